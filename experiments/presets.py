@@ -1,0 +1,98 @@
+"""What ``experiments.run METHOD DATASET`` does with no overrides.
+
+A setup has three flat sections whose keys never collide, so ``key=value`` on the command line
+finds its section by name: the method config (``jaxad.resolve_config``), the dataset options
+(``jaxad.data.load_split``) and the evaluation options (``EVAL_DEFAULTS``). A method preset
+named after the dataset (e.g. ``ae``'s ``ecg5000``) is used when present.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Mapping
+from typing import Any
+
+from jaxad.data import get_spec
+from jaxad.methods import get_method, resolve_config
+from jaxad.validation import check_contamination
+
+EVAL_DEFAULTS: dict[str, Any] = {
+    # How the flagging threshold is set: PyOD's contamination percentile of the training scores,
+    # the tutorials' mean + k * std, the top share of the test scores, or a fixed value.
+    "threshold": "contamination",
+    "contamination": 0.1,
+    "k": 1.0,
+    "threshold_value": None,
+    # The class whose precision / recall is reported (TensorFlow's ECG tutorial uses 'normal').
+    "positive": "anomaly",
+}
+THRESHOLD_RULES = ("contamination", "mean_std", "top_fraction", "fixed")
+
+# (method, dataset) -> the seed reproductions' data and evaluation protocols.
+SETUPS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
+    # TensorFlow's autoencoder tutorial: threshold mean + 1 std of the training MAE, and
+    # accuracy / precision / recall with "normal" as the positive class.
+    ("ae", "ecg5000"): {"eval": {"threshold": "mean_std", "k": 1.0, "positive": "normal"}},
+    # Schulze's Fashion-MNIST tutorial: class 0 normal, class 1 anomalous, Gaussian threshold.
+    ("ae", "fashion_mnist"): {"data": {"normal_class": 0, "anomaly_classes": (1,)},
+                              "eval": {"threshold": "mean_std", "k": 1.0}},
+}
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value: Python literal if it parses ('(32, 16)', '1e-3', 'None', 'True'),
+    lower-case true/false/none too, else the string itself."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false", "none", "null"):
+        return {"true": True, "false": False}.get(lowered)
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ValueError(f"override {pair!r}: expected key=value")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = parse_value(value)
+    return out
+
+
+def validate_eval(options: Mapping[str, Any]) -> None:
+    if options["threshold"] not in THRESHOLD_RULES:
+        raise ValueError(f"threshold={options['threshold']!r}: expected one of {THRESHOLD_RULES}")
+    if options["positive"] not in ("anomaly", "normal"):
+        raise ValueError(f"positive={options['positive']!r}: expected 'anomaly' or 'normal'")
+    check_contamination(options["contamination"])
+    if options["threshold"] == "fixed" and not isinstance(options["threshold_value"], int | float):
+        raise ValueError("threshold='fixed' needs threshold_value=<number>")
+
+
+def resolve_setup(method: str, dataset: str, overrides: Mapping[str, Any] | None = None):
+    """(method config, dataset options, eval options) after presets and overrides.
+
+    Raises KeyError for an unknown method, dataset or key, ValueError for a bad value, all
+    before any data is read or anything compiled."""
+    m = get_method(method)
+    spec = get_spec(dataset)
+    setup = SETUPS.get((m.name, dataset), {})
+    data_opts = {**spec.options, **setup.get("data", {})}
+    eval_opts = {**EVAL_DEFAULTS, **setup.get("eval", {})}
+    method_over = {}
+    for key, value in (overrides or {}).items():
+        if key in data_opts:
+            data_opts[key] = value
+        elif key in eval_opts:
+            eval_opts[key] = value
+        elif key in m.defaults:
+            method_over[key] = value
+        else:
+            raise KeyError(f"config key {key!r} is unknown: not a {m.name!r} setting "
+                           f"({sorted(m.defaults)}), nor a {dataset!r} option ({sorted(data_opts)}), "
+                           f"nor an evaluation option ({sorted(eval_opts)})")
+    config = resolve_config(m, method_over, preset=dataset if dataset in m.presets else None)
+    validate_eval(eval_opts)
+    return config, data_opts, eval_opts

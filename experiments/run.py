@@ -1,0 +1,146 @@
+"""Run one method on one dataset over N seeds (one vmapped program) and write the results JSON.
+
+    python -m experiments.run METHOD DATASET [--seeds N] [--data-dir DIR] [--out DIR] [key=value ...]
+
+Keys go to the method config, the dataset options or the evaluation options by name (see
+``experiments.presets``). The JSON has ``method``, ``dataset``, ``config`` (the full resolved
+config, all three sections merged), ``seeds``, ``metrics`` ({name: {mean, std, per_seed}}),
+``train_seconds`` and ``device``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from experiments.presets import parse_overrides, resolve_setup
+from jaxad import metrics as M
+from jaxad import train
+from jaxad.data import load_split
+from jaxad.methods import get_method
+from jaxad.validation import as_float_array
+
+DEFAULT_OUT = Path("results") / "runs"
+
+
+def device_description() -> str:
+    devices = jax.devices()
+    return f"{devices[0].platform}:{devices[0].device_kind} x{len(devices)}"
+
+
+def seed_thresholds(eval_opts, train_scores: np.ndarray, test_scores: np.ndarray) -> float:
+    return M.threshold(eval_opts["threshold"], train_scores=train_scores, test_scores=test_scores,
+                       contamination=eval_opts["contamination"], k=eval_opts["k"],
+                       value=eval_opts["threshold_value"])
+
+
+def run_experiment(method: str, dataset: str, *, seeds: int = 5, data_dir=None,
+                   overrides: dict[str, Any] | None = None, progress: bool = True,
+                   split=None) -> dict[str, Any]:
+    """Train ``seeds`` models (seeds 0..N-1) and evaluate them; returns the results record."""
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"seeds={seeds!r}: expected an integer >= 1")
+    m = get_method(method)
+    config, data_opts, eval_opts = resolve_setup(m.name, dataset, overrides)
+    if split is None:
+        split = load_split(dataset, data_dir=data_dir, **data_opts)
+    x_train = as_float_array(split.x_train, name="x_train", ndims=m.input_ndims)
+    x_test = as_float_array(split.x_test, name="x_test", ndims=m.input_ndims)
+    m.validate(config, x_train.shape)
+
+    result = train.fit(m, config, x_train, seeds=range(seeds), progress=progress,
+                       desc=f"{m.name} on {dataset}")
+    t0 = time.perf_counter()
+    test_scores = train.fit_result_scores(result, x_test)
+    score_seconds = time.perf_counter() - t0
+    train_scores = train.fit_result_scores(result, x_train)
+    per_seed = []
+    for i in range(seeds):
+        thr = seed_thresholds(eval_opts, train_scores[i], test_scores[i])
+        per_seed.append({**M.evaluate(split.y_test, test_scores[i], thr, positive=eval_opts["positive"]),
+                         "threshold": thr})
+    return {
+        "method": m.name,
+        "dataset": dataset,
+        "config": {**config, **data_opts, **eval_opts},
+        "seeds": list(range(seeds)),
+        "metrics": M.summarize(per_seed),
+        "train_seconds": result.train_seconds,
+        "compile_seconds": result.compile_seconds,
+        "score_seconds": score_seconds,
+        "epochs_run": result.epochs_run.tolist(),
+        "final_loss": result.history["loss"][-1].tolist(),
+        "device": device_description(),
+        "sharding": result.sharding,
+        "split": {"train": list(split.x_train.shape), "test": list(split.x_test.shape),
+                  "test_anomalies": int(split.y_test.sum()), **_jsonable(split.info)},
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None  # strict JSON has no NaN
+    return obj
+
+
+def write_record(record: dict[str, Any], out_dir: Path) -> Path:
+    """Write atomically (temp file + rename), so a killed run never leaves a broken JSON."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    safe = record["dataset"].replace("/", "-")
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    path = out_dir / f"{record['method']}__{safe}__{stamp}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(_jsonable(record), indent=2))
+    os.replace(tmp, path)
+    return path
+
+
+def format_metrics(record: dict[str, Any]) -> str:
+    lines = [f"{record['method']} on {record['dataset']} ({len(record['seeds'])} seeds, "
+             f"{record['device']}, train {record['train_seconds']:.2f} s incl. compile "
+             f"{record['compile_seconds']:.2f} s)"]
+    for name, m in record["metrics"].items():
+        lines.append(f"  {name:>10s}: {m['mean']:.4f} +- {m['std']:.4f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m experiments.run", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("method")
+    parser.add_argument("dataset")
+    parser.add_argument("--seeds", type=int, default=5, help="number of seeds, trained as one vmapped program (default 5)")
+    parser.add_argument("--data-dir", default=None, help="folder with the raw data files (default $JAXAD_DATA_DIR)")
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"where the JSON goes (default {DEFAULT_OUT})")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("overrides", nargs="*", metavar="key=value")
+    args = parser.parse_intermixed_args(argv)
+    try:
+        record = run_experiment(args.method, args.dataset, seeds=args.seeds, data_dir=args.data_dir,
+                                overrides=parse_overrides(args.overrides), progress=not args.no_progress)
+    except (KeyError, ValueError, FileNotFoundError, ImportError, train.DivergenceError) as err:
+        print(f"error: {err.args[0] if isinstance(err, KeyError) else err}", file=sys.stderr)
+        return 2
+    print(format_metrics(record))
+    print(f"wrote {write_record(record, Path(args.out))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

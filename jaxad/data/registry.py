@@ -1,0 +1,157 @@
+"""Named datasets -> ``ADSplit``. ``load_split("ecg5000", data_dir=...)``.
+
+Built in (no files): ``blobs2d``, ``digits``, ``breast_cancer``, ``wine``. From the data dir:
+``fashion_mnist``, ``ecg5000``, ``adbench/<name>``. Local-file datasets load through
+tensorflow-datasets builders when tfds is installed (``source='auto'`` or ``'tfds'``) and
+through the plain readers otherwise (``source='files'``); both return the same arrays.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from jaxad.data import builtin, splits
+from jaxad.data.splits import ADSplit
+
+SOURCES = ("auto", "tfds", "files")
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    build: Callable[..., ADSplit]  # build(data_dir, source, **options)
+    options: Mapping[str, Any]
+    description: str
+    needs_files: bool = False
+
+
+def _use_tfds(source: str) -> bool:
+    from jaxad.data import tfds_builders
+
+    if source not in SOURCES:
+        raise ValueError(f"source={source!r}: expected one of {SOURCES}")
+    if source == "files" or os.environ.get("JAXAD_USE_TFDS", "1") == "0" and source == "auto":
+        return False
+    if source == "tfds" and not tfds_builders.tfds_available():
+        raise ImportError("source='tfds' needs tensorflow-datasets: pip install 'jaxad[tfds]'")
+    return tfds_builders.tfds_available()
+
+
+def read_raw(name: str, data_dir=None, source: str = "auto"):
+    """The raw arrays of a local-file dataset, through tfds or the plain readers."""
+    from jaxad.data import local, tfds_builders
+
+    if _use_tfds(source):
+        return tfds_builders.load_with_tfds(name, data_dir)
+    if name == "fashion_mnist":
+        return local.read_fashion_mnist(data_dir)
+    if name == "ecg5000":
+        return local.read_ecg5000(data_dir)
+    if name.startswith("adbench/"):
+        return local.read_adbench(name.split("/", 1)[1], data_dir)
+    raise KeyError(f"dataset={name!r}: not a local-file dataset")
+
+
+# ---------------------------------------------------------------- builders
+
+def _blobs2d(data_dir=None, source="auto", *, data_seed: int = 42) -> ADSplit:
+    x_train, x_test, x_out = builtin.blobs2d_arrays(data_seed)
+    x_te = np.concatenate([x_test, x_out]).astype(np.float32)
+    y_te = np.r_[np.zeros(len(x_test)), np.ones(len(x_out))].astype(np.int64)
+    return ADSplit("blobs2d", x_train.astype(np.float32), np.zeros(len(x_train), np.int64), x_te, y_te,
+                   {"protocol": "one_class", "data_seed": data_seed, "scaling": None})
+
+
+def _sklearn_builder(name: str):
+    def build(data_dir=None, source="auto", *, normal_class: int = builtin.SKLEARN_SETS[name][1],
+              protocol: str = "one_class", test_size: float = 0.3, anomaly_ratio: float = 0.1,
+              split_seed: int = 0) -> ADSplit:
+        X, c = builtin.sklearn_arrays(name)
+        if normal_class not in set(c.tolist()):
+            raise ValueError(f"normal_class={normal_class!r}: expected one of {sorted(set(c.tolist()))}")
+        is_anomaly = c != normal_class
+        if protocol == "one_class":
+            s = splits.one_class_split(name, X, is_anomaly, test_size=test_size, seed=split_seed)
+        elif protocol == "contaminated":
+            s = splits.contaminated_split(name, X, is_anomaly, contamination=anomaly_ratio, seed=split_seed)
+        else:
+            raise ValueError(f"protocol={protocol!r}: expected 'one_class' or 'contaminated'")
+        s.info["normal_class"] = normal_class
+        return s
+    return build
+
+
+def _fashion_mnist(data_dir=None, source="auto", *, normal_class: int = 0, anomaly_classes=None) -> ADSplit:
+    """Images as (n, 28, 28, 1) float32 in [0, 1] (pixels / 255, as both seed tutorials)."""
+    classes = set(range(10))
+    normal = [normal_class] if isinstance(normal_class, int) else list(normal_class)
+    anomalous = None if anomaly_classes is None else (
+        [anomaly_classes] if isinstance(anomaly_classes, int) else list(anomaly_classes))
+    for key, vals in (("normal_class", normal), ("anomaly_classes", anomalous or [])):
+        if not set(vals) <= classes:
+            raise ValueError(f"{key}={vals!r}: expected Fashion-MNIST classes in 0..9")
+    raw = read_raw("fashion_mnist", data_dir, source)
+    to_float = lambda a: (a.astype(np.float32) / 255.0)[..., None]
+    return splits.class_split("fashion_mnist", to_float(raw["x_train"]), raw["y_train"],
+                              to_float(raw["x_test"]), raw["y_test"],
+                              normal_classes=normal, anomaly_classes=anomalous, scaling=None)
+
+
+def _ecg5000(data_dir=None, source="auto", *, test_size: float = 0.2, random_state: int = 21,
+             scaling: str | None = "global_minmax") -> ADSplit:
+    """TensorFlow's autoencoder tutorial: label 1 = normal in the file, so anomaly = label 0."""
+    x, label = read_raw("ecg5000", data_dir, source)
+    return splits.holdout_one_class_split("ecg5000", x, label == 0, test_size=test_size,
+                                          random_state=random_state, scaling=scaling)
+
+
+def _adbench_builder(name: str):
+    def build(data_dir=None, source="auto", *, split_seed: int = 0, test_size: float = 0.3,
+              max_rows: int | None = None) -> ADSplit:
+        X, y = read_raw(name, data_dir, source)
+        return splits.adbench_split(name, X, y, seed=split_seed, test_size=test_size, max_rows=max_rows)
+    return build
+
+
+def _defaults(fn) -> dict[str, Any]:
+    import inspect
+
+    return {k: p.default for k, p in inspect.signature(fn).parameters.items()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def _spec(name, build, description, needs_files=False) -> DatasetSpec:
+    return DatasetSpec(name, build, _defaults(build), description, needs_files)
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "blobs2d": _spec("blobs2d", _blobs2d, "OC-NN notebook: 2-D Gaussian blobs at +-2, uniform outliers"),
+    **{n: _spec(n, _sklearn_builder(n), f"scikit-learn {n}, normal = {builtin.SKLEARN_SETS[n][2]}")
+       for n in builtin.SKLEARN_SETS},
+    "fashion_mnist": _spec("fashion_mnist", _fashion_mnist, "Fashion-MNIST one-class (IDX files or tfds)", True),
+    "ecg5000": _spec("ecg5000", _ecg5000, "ECG5000 as TensorFlow's autoencoder tutorial (ecg.csv)", True),
+}
+BUILTIN = ("blobs2d", "digits", "breast_cancer", "wine")
+
+
+def get_spec(name: str) -> DatasetSpec:
+    """The spec of a registered dataset or ``adbench/<name>``; KeyError lists the names."""
+    if name in DATASETS:
+        return DATASETS[name]
+    if name.startswith("adbench/") and len(name) > len("adbench/"):
+        return _spec(name, _adbench_builder(name), f"ADBench {name.split('/', 1)[1]} (npz)", True)
+    raise KeyError(f"dataset={name!r}: unknown; expected one of {sorted(DATASETS)} or 'adbench/<name>'")
+
+
+def load_split(name: str, *, data_dir=None, source: str = "auto", **options) -> ADSplit:
+    """Build the named dataset's split. Unknown option keys raise KeyError naming the valid ones."""
+    spec = get_spec(name)
+    unknown = sorted(set(options) - set(spec.options))
+    if unknown:
+        raise KeyError(f"dataset option(s) {unknown} unknown for {name!r}; valid: {sorted(spec.options)}")
+    return spec.build(data_dir, source, **options)

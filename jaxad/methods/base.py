@@ -1,0 +1,172 @@
+"""What every method shares: the train state, the method record, config resolution.
+
+A method is a record of pure functions (see ``Method``):
+
+    init(rng, config, example) -> state          example: (B, ...) float32 rows
+    train_step(state, batch) -> (state, metrics) batch: {"x": (B, ...), "w": (B,) 0/1 weights}
+    score(state, x) -> scores                    (n, ...) -> (n,), higher = more abnormal
+
+The state is a pytree, so the engine vmaps all three over seeds. Whatever a step needs besides
+arrays (the Flax apply function, the optimizer, the resolved config) rides in the state as
+static (non-pytree) fields, as in Flax's own TrainState.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+# Engine settings every method's config carries, overridden per method where a paper says so.
+TRAINING_DEFAULTS: dict[str, Any] = {
+    "epochs": 10,
+    "batch_size": 32,
+    # Early stopping on the epoch's mean training loss; patience 0 turns it off.
+    "patience": 0,
+    "min_delta": 0.0,
+}
+
+
+class FrozenConfig(Mapping):
+    """A read-only, hashable mapping (lists become tuples), so it can be a static jit field."""
+
+    def __init__(self, items: Mapping[str, Any]):
+        self._items = tuple(sorted((k, _hashable(v)) for k, v in items.items()))
+        self._dict = dict(self._items)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._dict[key]
+
+    def __iter__(self):
+        return iter(self._dict)
+
+    def __len__(self) -> int:
+        return len(self._dict)
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FrozenConfig) and self._items == other._items
+
+    def __repr__(self) -> str:
+        return f"FrozenConfig({self._dict!r})"
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return FrozenConfig(value)
+    return value
+
+
+@struct.dataclass
+class TrainState:
+    """step (), params, model_state (Flax collections besides params, e.g. batch_stats),
+    opt_state, rng (a key, constant: steps fold in ``step``), extra (method arrays such as
+    OC-NN's r or Deep SVDD's centre c); apply_fn, tx and config are static."""
+
+    step: jax.Array
+    params: Any
+    model_state: Any
+    opt_state: Any
+    rng: jax.Array
+    extra: Any
+    apply_fn: Callable = struct.field(pytree_node=False)
+    tx: optax.GradientTransformation = struct.field(pytree_node=False)
+    config: FrozenConfig = struct.field(pytree_node=False)
+
+    @classmethod
+    def create(cls, *, rng, variables, apply_fn, tx, config, extra=None) -> "TrainState":
+        params = variables["params"]
+        model_state = {k: v for k, v in variables.items() if k != "params"}
+        return cls(
+            step=jnp.zeros((), jnp.int32),
+            params=params,
+            model_state=model_state,
+            opt_state=tx.init(params),
+            rng=rng,
+            extra={} if extra is None else extra,
+            apply_fn=apply_fn,
+            tx=tx,
+            config=FrozenConfig(config),
+        )
+
+    def step_rng(self) -> jax.Array:
+        """A fresh key for this step: the constant rng folded with the step number."""
+        return jax.random.fold_in(self.rng, self.step)
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """A detection method: its pure functions, its defaults and its input checks.
+
+    ``epoch_end(state, x_train) -> (state, metrics)`` runs inside the compiled epoch after the
+    last batch (OC-NN sets its radius r there). ``validate(config, x_shape)`` raises ValueError
+    for settings that cannot work, before anything is compiled. ``input_ndims`` lists the input
+    ranks accepted: (2,) for tabular methods, (2, 4) for those that also take NHWC images.
+    """
+
+    name: str
+    init: Callable
+    train_step: Callable
+    score: Callable
+    defaults: Mapping[str, Any]
+    validate: Callable[[Mapping[str, Any], tuple[int, ...]], None] = lambda config, shape: None
+    epoch_end: Callable | None = None
+    input_ndims: tuple[int, ...] = (2, 4)
+    presets: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    description: str = ""
+
+
+def adam(config: Mapping[str, Any], lr_key: str = "lr") -> optax.GradientTransformation:
+    """Adam with L2 weight decay added to the gradient (torch.optim.Adam's ``weight_decay``,
+    which PyOD and the authors' PyTorch code use), not AdamW's decoupled decay. ``adam_eps``
+    defaults to 1e-8 (PyTorch, optax); Keras uses 1e-7."""
+    wd = float(config.get("weight_decay", 0.0))
+    adam_tx = optax.adam(float(config[lr_key]), eps=float(config.get("adam_eps", 1e-8)))
+    return optax.chain(optax.add_decayed_weights(wd), adam_tx) if wd > 0 else adam_tx
+
+
+def check_choice(config: Mapping[str, Any], key: str, choices) -> None:
+    if config[key] not in choices:
+        raise ValueError(f"{key}={config[key]!r}: expected one of {sorted(choices)}")
+
+
+def check_positive_int(config: Mapping[str, Any], key: str, minimum: int = 1) -> None:
+    value = config[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{key}={value!r}: expected an integer >= {minimum}")
+
+
+def check_widths(config: Mapping[str, Any], key: str, allow_empty: bool = False) -> None:
+    value = config[key]
+    ok = isinstance(value, list | tuple) and (allow_empty or len(value) > 0)
+    if not ok or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value):
+        raise ValueError(f"{key}={value!r}: expected a {'' if allow_empty else 'non-empty '}"
+                         "tuple of layer widths >= 1, e.g. (64, 32)")
+
+
+def check_range(config: Mapping[str, Any], key: str, low: float, high: float,
+                low_open: bool = False, high_open: bool = False) -> None:
+    value = config[key]
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if ok:
+        ok = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+    if not ok:
+        lo, hi = "(" if low_open else "[", ")" if high_open else "]"
+        raise ValueError(f"{key}={value!r}: expected a number in {lo}{low}, {high}{hi}")
+
+
+def validate_training(config: Mapping[str, Any]) -> None:
+    """Checks of the engine settings every method shares."""
+    check_positive_int(config, "epochs")
+    check_positive_int(config, "batch_size")
+    check_positive_int(config, "patience", minimum=0)
+    check_range(config, "min_delta", 0.0, float("inf"))

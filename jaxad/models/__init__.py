@@ -1,0 +1,9 @@
+"""Pure Flax (linen) modules. They know nothing of losses, optimizers or data.
+
+Every model returns ``(output, aux)`` where ``aux`` is a dict of latents (``z`` ...), so that a
+loss can use any of them without the model knowing which.
+"""
+
+from jaxad.models.mlp import ACTIVATIONS, INITIALIZERS, MLP, DenseAE, dense
+
+__all__ = ["ACTIVATIONS", "INITIALIZERS", "MLP", "DenseAE", "dense"]

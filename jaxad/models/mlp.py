@@ -1,0 +1,113 @@
+"""Multilayer perceptrons and the dense autoencoder."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from functools import partial
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "relu": nn.relu,
+    # 0.1 is the slope of Zenati et al.'s Efficient GAN code, the one place it is used.
+    "leaky_relu": partial(nn.leaky_relu, negative_slope=0.1),
+    "elu": nn.elu,
+    "gelu": nn.gelu,
+    "tanh": jnp.tanh,
+    "sigmoid": nn.sigmoid,
+    "linear": lambda x: x,
+}
+
+
+def _torch_bias(fan_in: int):
+    bound = 1.0 / math.sqrt(fan_in)
+    return lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -bound, bound)
+
+
+# name -> (kernel init, bias init from fan_in). Each framework's Dense default, so a port can
+# start where its source started: Keras glorot-uniform / zeros, PyTorch's Linear
+# kaiming-uniform(a=sqrt 5) = U(+-1/sqrt(fan_in)) for both, Flax lecun-normal / zeros.
+INITIALIZERS = {
+    "keras": (nn.initializers.glorot_uniform(), lambda fan_in: nn.initializers.zeros),
+    "torch": (nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform"), _torch_bias),
+    "flax": (nn.initializers.lecun_normal(), lambda fan_in: nn.initializers.zeros),
+}
+
+
+def dense(features: int, fan_in: int, initializer: str = "flax", **kwargs) -> nn.Dense:
+    """nn.Dense with the named framework's default initialisation."""
+    kernel_init, bias_init = INITIALIZERS[initializer]
+    return nn.Dense(features, kernel_init=kernel_init, bias_init=bias_init(fan_in), **kwargs)
+
+
+class MLP(nn.Module):
+    """Dense layers ``features``, each Dense -> [BatchNorm] -> activation -> [Dropout].
+
+    That order is PyOD's AutoEncoder's, the baseline users compare against. When
+    ``out_features`` is set, a last Dense layer with ``out_activation`` follows, and gets neither
+    batch norm nor dropout.
+
+    Shapes: x (B, F_in) -> (B, features[-1]) or (B, out_features).
+    ``mask`` (B,) bool marks the real rows of a padded batch, so that padding never enters the
+    batch-norm statistics.
+    """
+
+    features: Sequence[int]
+    activation: str = "relu"
+    batch_norm: bool = False
+    dropout: float = 0.0
+    out_features: int | None = None
+    out_activation: str = "linear"
+    initializer: str = "flax"
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, train: bool, mask: jax.Array | None = None) -> jax.Array:
+        act = ACTIVATIONS[self.activation]
+        for width in self.features:
+            x = dense(width, x.shape[-1], self.initializer)(x)
+            if self.batch_norm:
+                bn_mask = None if mask is None else mask[:, None]
+                x = nn.BatchNorm(use_running_average=not train)(x, mask=bn_mask)
+            x = act(x)
+            if self.dropout > 0:
+                x = nn.Dropout(self.dropout, deterministic=not train)(x)
+        if self.out_features is not None:
+            x = ACTIVATIONS[self.out_activation](dense(self.out_features, x.shape[-1], self.initializer)(x))
+        return x
+
+
+def mirrored(hidden: Sequence[int]) -> tuple[int, ...]:
+    """Decoder widths that mirror an encoder: (32, 16, 8) -> (16, 32)."""
+    return tuple(hidden[:-1])[::-1]
+
+
+class DenseAE(nn.Module):
+    """Dense autoencoder: encoder MLP ``hidden`` (last width = latent size), decoder MLP
+    ``decoder_hidden`` (None mirrors the encoder) and a linear-or-squashed output layer.
+
+    Inputs of any rank are flattened per sample: x (B, ...) -> recon of the same shape;
+    ``aux["z"]`` is the latent code (B, hidden[-1]).
+    """
+
+    hidden: Sequence[int] = (64, 32)
+    decoder_hidden: Sequence[int] | None = None
+    activation: str = "relu"
+    output_activation: str = "linear"
+    batch_norm: bool = False
+    dropout: float = 0.0
+    initializer: str = "flax"
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, train: bool, mask: jax.Array | None = None):
+        shape = x.shape
+        flat = x.reshape(shape[0], math.prod(shape[1:]))
+        layer = partial(MLP, activation=self.activation, batch_norm=self.batch_norm,
+                        dropout=self.dropout, initializer=self.initializer)
+        z = layer(tuple(self.hidden), name="encoder")(flat, train=train, mask=mask)
+        widths = mirrored(self.hidden) if self.decoder_hidden is None else tuple(self.decoder_hidden)
+        decoder = layer(widths, out_features=flat.shape[1], out_activation=self.output_activation, name="decoder")
+        recon = decoder(z, train=train, mask=mask)
+        return recon.reshape(shape), {"z": z}

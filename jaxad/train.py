@@ -1,0 +1,291 @@
+"""The training engine, generic over methods through init / train_step / score.
+
+* The training set is put on the device once; an epoch is one ``lax.scan`` over minibatches of a
+  fresh permutation. The last partial batch is padded to full size with weight-0 rows, so every
+  sample is seen every epoch and shapes stay static (one compilation).
+* Seeds are a leading axis: ``vmap`` turns N seeds into one compiled program, and the epoch is
+  compiled once (ahead of time, so the compile time is measured) with the state donated.
+* Several devices: the seed axis or the batch axis is sharded with ``jax.sharding`` over a 1-D
+  mesh of all devices; XLA inserts the gradient all-reduce for the batch axis.
+* Per epoch, on the host: a tqdm bar with the loss, a NaN/inf guard that raises
+  ``DivergenceError`` naming the method, epoch and loss, and stopping rules per seed (a stopped
+  seed's state is frozen inside the compiled epoch while the others go on).
+* Per epoch, on the device: the method's ``epoch_end`` and any extra ``hooks``, pure functions
+  ``(state, x_train) -> (state, metrics)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from tqdm.auto import tqdm
+
+from jaxad.methods import Method, get_method
+
+Hook = Callable[[Any, jax.Array], tuple[Any, dict[str, jax.Array]]]
+SHARD_CHOICES = ("auto", "seeds", "batch", "none")
+# Rows scored per compiled call; bounds the activation memory of scoring huge inputs.
+SCORE_CHUNK = 65536
+# LLVM's expensive passes buy nothing measurable for these small dense programs on CPU yet cost
+# about a third of the compile time (measured on the ECG autoencoder: 1.57 s -> 1.04 s, identical
+# numbers, same speed).
+CPU_COMPILER_OPTIONS = {"xla_llvm_disable_expensive_passes": True}
+
+
+class DivergenceError(FloatingPointError):
+    """Training produced a non-finite loss (or scoring non-finite scores)."""
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What ``fit`` returns. ``states`` has a leading axis of length ``len(seeds)``;
+    ``history[metric]`` is (epochs_run, n_seeds) with NaN where a seed had already stopped."""
+
+    method: Method
+    config: dict[str, Any]
+    seeds: tuple[int, ...]
+    states: Any
+    history: dict[str, np.ndarray]
+    epochs_run: np.ndarray
+    compile_seconds: float
+    train_seconds: float
+    sharding: str
+
+
+class EarlyStopping:
+    """Stop a seed once ``monitor`` has not improved (decreased) by more than ``min_delta`` for
+    ``patience`` epochs in a row. Called with (epoch, metrics of shape (n_seeds,)); returns the
+    mask of seeds to stop."""
+
+    def __init__(self, monitor: str = "loss", patience: int = 5, min_delta: float = 0.0):
+        self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
+        self.best: np.ndarray | None = None
+        self.wait: np.ndarray | None = None
+
+    def __call__(self, epoch: int, metrics: Mapping[str, np.ndarray]) -> np.ndarray:
+        value = np.asarray(metrics[self.monitor], dtype=np.float64)
+        if self.best is None:
+            self.best, self.wait = value.copy(), np.zeros(value.shape, int)
+            return np.zeros(value.shape, bool)
+        improved = value < self.best - self.min_delta
+        self.best = np.where(improved, value, self.best)
+        self.wait = np.where(improved, 0, self.wait + 1)
+        return self.wait >= self.patience
+
+
+# ---------------------------------------------------------------- device placement
+
+@dataclasses.dataclass(frozen=True)
+class _Placement:
+    kind: str  # "none", "seeds" or "batch"
+    mesh: Mesh | None = None
+
+    def seeded(self, tree):
+        """Put arrays whose leading axis is the seed axis."""
+        if self.kind != "seeds":
+            return self.replicated(tree)
+        return jax.device_put(tree, NamedSharding(self.mesh, P("devices")))
+
+    def replicated(self, tree):
+        if self.mesh is None:
+            return jax.device_put(tree)
+        return jax.device_put(tree, NamedSharding(self.mesh, P()))
+
+    def constrain_batch(self, xb: jax.Array) -> jax.Array:
+        if self.kind != "batch":
+            return xb
+        return jax.lax.with_sharding_constraint(xb, NamedSharding(self.mesh, P("devices")))
+
+
+def plan_placement(shard: str, n_seeds: int, batch_size: int) -> _Placement:
+    """Choose what to shard over all devices: 'seeds' needs n_seeds divisible by the device
+    count, 'batch' the batch size; 'auto' prefers seeds, then batch, else one device."""
+    if shard not in SHARD_CHOICES:
+        raise ValueError(f"shard={shard!r}: expected one of {SHARD_CHOICES}")
+    devices = jax.devices()
+    n_dev = len(devices)
+    if shard == "none" or n_dev == 1:
+        return _Placement("none")
+    if shard == "auto":
+        shard = "seeds" if n_seeds % n_dev == 0 else "batch" if batch_size % n_dev == 0 else "none"
+        if shard == "none":
+            return _Placement("none")
+    size = n_seeds if shard == "seeds" else batch_size
+    if size % n_dev:
+        what = "the number of seeds" if shard == "seeds" else "batch_size"
+        raise ValueError(f"shard={shard!r}: {what} ({size}) must be divisible by the "
+                         f"{n_dev} devices")
+    return _Placement(shard, Mesh(np.asarray(devices), ("devices",)))
+
+
+# ---------------------------------------------------------------- the compiled epoch
+
+def batch_layout(n: int, batch_size: int) -> tuple[int, int]:
+    """(number of batches, rows per batch): batches never exceed the data; the last is padded."""
+    rows = min(batch_size, n)
+    return -(-n // rows), rows
+
+
+def make_epoch(method: Method, n: int, batch_size: int, hooks: Sequence[Hook],
+               placement: _Placement) -> Callable:
+    """The pure per-seed epoch ``(state, data_key, active, x, epoch) -> (state, metrics)``.
+
+    Batch weights are 1 for real rows and 0 for the padding of the last batch, which repeats
+    rows of this epoch's permutation so that gathers stay in bounds."""
+    n_batches, rows = batch_layout(n, batch_size)
+    end_hooks = ([method.epoch_end] if method.epoch_end else []) + list(hooks)
+
+    def run_epoch(state, data_key, active, x, epoch):
+        perm = jax.random.permutation(jax.random.fold_in(data_key, epoch), n)
+        idx = jnp.resize(perm, (n_batches * rows,)).reshape(n_batches, rows)
+        w = (jnp.arange(n_batches * rows) < n).astype(x.dtype).reshape(n_batches, rows)
+
+        def body(s, inputs):
+            batch_idx, batch_w = inputs
+            s, m = method.train_step(s, {"x": placement.constrain_batch(x[batch_idx]), "w": batch_w})
+            return s, (m, jnp.sum(batch_w))
+
+        new, (batch_metrics, counts) = jax.lax.scan(body, state, (idx, w))
+        metrics = {k: jnp.sum(v * counts) / n for k, v in batch_metrics.items()}
+        for hook in end_hooks:
+            new, extra = hook(new, x)
+            metrics.update(extra)
+        # A stopped seed keeps its state; the others go on in the same program.
+        new = jax.tree.map(lambda a, b: jnp.where(active, a, b), new, state)
+        return new, metrics
+
+    return run_epoch
+
+
+def _compiler_options() -> dict[str, Any] | None:
+    return CPU_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None
+
+
+def seed_keys(seeds: Sequence[int]) -> tuple[jax.Array, jax.Array]:
+    """(init keys, data-order keys), each (n_seeds, 2), from the integer seeds."""
+    keys = jnp.stack([jax.random.PRNGKey(int(s)) for s in seeds])
+    pairs = jax.vmap(jax.random.split)(keys)
+    return pairs[:, 0], pairs[:, 1]
+
+
+def init_states(method: Method, config: Mapping[str, Any], x: jax.Array, init_keys: jax.Array):
+    """vmapped ``method.init`` over the seeds' keys."""
+    example = x[: min(2, x.shape[0])]
+    return jax.jit(jax.vmap(lambda key: method.init(key, config, example)))(init_keys)
+
+
+def _check_finite(name: str, epoch: int, epochs: int, loss: np.ndarray, active: np.ndarray,
+                  seeds: Sequence[int]) -> None:
+    bad = active & ~np.isfinite(loss)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise DivergenceError(
+            f"{name}: training diverged at epoch {epoch + 1}/{epochs}: loss = {loss[i]} "
+            f"(seed {seeds[i]}). Lower the learning rate or check the input's scale; "
+            "no scores are returned."
+        )
+
+
+def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequence[int] = (0,),
+        progress: bool = True, hooks: Sequence[Hook] = (), stoppers: Sequence[Callable] = (),
+        shard: str = "auto", on_epoch: Callable[[int, dict], None] | None = None,
+        desc: str | None = None) -> FitResult:
+    """Train one model per seed, all seeds as one compiled program.
+
+    x_train: (n, ...) array (validated by the caller). ``config`` is the resolved method config
+    (``jaxad.methods.resolve_config``); its epochs / batch_size / patience / min_delta drive the
+    loop. ``stoppers`` are extra host-side rules ``(epoch, metrics) -> stop mask (n_seeds,)``.
+    """
+    method = get_method(method)
+    seeds = tuple(int(s) for s in seeds)
+    if not seeds:
+        raise ValueError("seeds: expected at least one seed")
+    start = time.perf_counter()
+    epochs, batch_size = int(config["epochs"]), int(config["batch_size"])
+    placement = plan_placement(shard, len(seeds), batch_layout(len(x_train), batch_size)[1])
+    x = placement.replicated(jnp.asarray(x_train, dtype=jnp.float32))
+    init_keys, data_keys = seed_keys(seeds)
+    states = placement.seeded(init_states(method, config, x, init_keys))
+    data_keys = placement.seeded(data_keys)
+    active = np.ones(len(seeds), bool)
+
+    epoch_fn = jax.vmap(make_epoch(method, x.shape[0], batch_size, hooks, placement),
+                        in_axes=(0, 0, 0, None, None))
+    compile_start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
+        lowered = jax.jit(epoch_fn, donate_argnums=(0,)).lower(
+            states, data_keys, placement.seeded(jnp.asarray(active)), x, jnp.int32(0))
+        compiled = lowered.compile(compiler_options=_compiler_options())
+    compile_seconds = time.perf_counter() - compile_start
+
+    rules = list(stoppers)
+    if int(config.get("patience", 0)) > 0:
+        rules.append(EarlyStopping("loss", int(config["patience"]), float(config["min_delta"])))
+    history: dict[str, list[np.ndarray]] = {}
+    epochs_run = np.zeros(len(seeds), int)
+    bar = tqdm(range(epochs), desc=desc or method.name, disable=not progress, leave=False,
+               unit="epoch", dynamic_ncols=True)
+    for epoch in bar:
+        states, metrics = compiled(states, data_keys, placement.seeded(jnp.asarray(active)), x,
+                                   jnp.int32(epoch))
+        metrics = {k: np.asarray(v, dtype=np.float64) for k, v in jax.device_get(metrics).items()}
+        _check_finite(method.name, epoch, epochs, metrics["loss"], active, seeds)
+        for k, v in metrics.items():
+            history.setdefault(k, []).append(np.where(active, v, np.nan))
+        epochs_run += active
+        for rule in rules:
+            active = active & ~np.asarray(rule(epoch, metrics), bool)
+        bar.set_postfix(loss=f"{np.nanmean(np.where(epochs_run > 0, metrics['loss'], np.nan)):.4g}")
+        if on_epoch is not None:
+            on_epoch(epoch, metrics)
+        if not active.any():
+            break
+    bar.close()
+    jax.block_until_ready(states)
+    return FitResult(
+        method=method, config=dict(config), seeds=seeds, states=states,
+        history={k: np.stack(v) for k, v in history.items()}, epochs_run=epochs_run,
+        compile_seconds=compile_seconds, train_seconds=time.perf_counter() - start,
+        sharding=placement.kind,
+    )
+
+
+_SCORE_FNS: dict[Callable, Callable] = {}
+
+
+def score(method: str | Method, states, x, *, chunk_size: int = SCORE_CHUNK) -> np.ndarray:
+    """Scores of every seed's model: x (n, ...) -> (n_seeds, n) float32 numpy, computed in
+    chunks of ``chunk_size`` rows so memory stays bounded. Non-finite scores raise."""
+    method = get_method(method)
+    fn = _SCORE_FNS.setdefault(method.score, jax.jit(jax.vmap(method.score, in_axes=(0, None))))
+    x = np.asarray(x, dtype=np.float32)
+    n = x.shape[0]
+    if n <= chunk_size:
+        out = np.asarray(fn(states, x))
+    else:
+        parts = []
+        for start in range(0, n, chunk_size):
+            chunk = x[start:start + chunk_size]
+            real = chunk.shape[0]
+            if real < chunk_size:  # pad so that every chunk reuses one compilation
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], chunk_size - real, axis=0)])
+            parts.append(np.asarray(fn(states, chunk))[:, :real])
+        out = np.concatenate(parts, axis=1)
+    if not np.isfinite(out).all():
+        raise DivergenceError(f"{method.name}: scores are not finite (the model diverged or the "
+                              "input is far outside the training range); no scores are returned.")
+    return out
+
+
+def fit_result_scores(result: FitResult, x, **kwargs) -> np.ndarray:
+    """``score`` for the states of a ``fit``: (n_seeds, n)."""
+    return score(result.method, result.states, x, **kwargs)
