@@ -13,11 +13,13 @@ def as_float_array(X, *, name: str = "X", ndims: Sequence[int] = (2,)) -> np.nda
     Rejects: non-numeric values, a rank not in ``ndims``, no rows or no features, NaN / inf,
     and finite values too large for float32 (they would become inf on the device)."""
     if hasattr(X, "to_numpy") and hasattr(X, "dtypes"):  # pandas DataFrame / Series
-        non_numeric = [c for c, t in getattr(X, "dtypes", {}).items() if not np.issubdtype(t, np.number)
-                       and not np.issubdtype(t, np.bool_)] if hasattr(X.dtypes, "items") else []
+        from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+        dtypes = X.dtypes.items() if hasattr(X.dtypes, "items") else [(getattr(X, "name", 0), X.dtypes)]
+        non_numeric = [c for c, t in dtypes if not (is_numeric_dtype(t) or is_bool_dtype(t))]
         if non_numeric:
             raise ValueError(f"{name}: expected numeric columns only; non-numeric: {non_numeric[:5]}")
-        X = X.to_numpy()
+        X = X.to_numpy(dtype=np.float64)
     try:
         arr = np.asarray(X)
     except ValueError as err:  # ragged nested lists

@@ -1,0 +1,86 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    """The real data dir: ``$JAXAD_DATA_DIR``, else ``<repo>/../shared/data``; skips if absent."""
+    env = os.environ.get("JAXAD_DATA_DIR")
+    path = Path(env).expanduser() if env else REPO_ROOT.parent / "shared" / "data"
+    if not path.is_dir():
+        pytest.skip(f"real data dir not found ({path}); set JAXAD_DATA_DIR to run data tests")
+    return path
+
+
+# ---- tiny synthetic copies of the data-dir layout (see jaxad/data/paths.py) -----------------
+
+
+def write_idx_gz(path: Path, array, magic: int | None = None) -> None:
+    """Write a uint8 array as a gzipped IDX file (magic 0x08<ndim>, big-endian int32 sizes)."""
+    import gzip
+
+    import numpy as np
+
+    array = np.asarray(array, dtype=np.uint8)
+    magic = 0x800 + array.ndim if magic is None else magic
+    header = np.array([magic, *array.shape], dtype=">i4").tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.tobytes())
+
+
+@pytest.fixture
+def write_idx():
+    """``write_idx(path, array, magic=None)``: see ``write_idx_gz``."""
+    return write_idx_gz
+
+
+@pytest.fixture
+def fake_data_dir(tmp_path: Path):
+    """A small data dir in the shared layout, and the arrays the readers must return.
+
+    Returns a namespace with ``root`` and the expected ``fashion`` (dict), ``ecg`` (x, labels)
+    and ``adbench`` ({full name: (X, y)}) in the readers' output dtypes.
+    """
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "data"
+    fashion = {}
+    for split, prefix, n in (("train", "train", 12), ("test", "t10k", 5)):
+        x = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        y = rng.integers(0, 10, n).astype(np.int64)
+        write_idx_gz(root / "fashion_mnist" / f"{prefix}-images-idx3-ubyte.gz", x)
+        write_idx_gz(root / "fashion_mnist" / f"{prefix}-labels-idx1-ubyte.gz", y)
+        fashion[f"x_{split}"], fashion[f"y_{split}"] = x, y
+
+    # Full-precision float64 values: a float32 round trip anywhere would change them.
+    ecg_x = rng.normal(size=(7, 140))
+    ecg_y = np.array([1, 0, 1, 1, 0, 1, 0], dtype=np.int64)
+    (root / "ecg5000").mkdir(parents=True)
+    lines = [",".join(repr(float(v)) for v in [*row, label]) for row, label in zip(ecg_x, ecg_y)]
+    (root / "ecg5000" / "ecg.csv").write_text("\n".join(lines) + "\n")
+
+    adbench = {}
+    sets = {  # name -> (folder, X, y) with the mixed dtypes the real files have
+        "1_alpha": ("adbench_classical", rng.integers(-50, 50, (9, 3)).astype(np.int16), np.int32),
+        "12_Beta": ("adbench_classical", rng.normal(size=(6, 4)), np.int64),
+        "4_magic.gamma": ("adbench_classical", rng.normal(size=(5, 2)).astype(np.float32), np.int32),
+        "20news_0": ("adbench_nlp_by_bert", rng.normal(size=(8, 5)), np.int64),
+    }
+    for name, (folder, X, y_dtype) in sets.items():
+        y = (np.arange(len(X)) % 3 == 0).astype(y_dtype)
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        np.savez(root / folder / f"{name}.npz", X=X, y=y)
+        adbench[name] = (X.astype(np.float64), y.astype(np.int64))
+    return SimpleNamespace(root=root, fashion=fashion, ecg=(ecg_x, ecg_y), adbench=adbench)

@@ -1,0 +1,185 @@
+"""The training engine: every sample every epoch, seeds as one program, stopping, NaN guard,
+hooks, sharding over forced host devices."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxad
+from jaxad import train
+from jaxad.methods import Method, TrainState, resolve_config
+from jaxad.methods.base import FrozenConfig
+
+# ---------------------------------------------------------------- a probe method
+# Sample i is the row [i]; the probe counts how often (with what weight) it sees each row.
+
+
+def _probe_init(rng, config, example):
+    n = config["n"]
+    return TrainState(step=jnp.zeros((), jnp.int32), params={"w": jnp.zeros(())}, model_state={},
+                      opt_state=(), rng=rng, extra={"counts": jnp.zeros(n), "batches": jnp.zeros(())},
+                      apply_fn=None, tx=None, config=FrozenConfig(config))
+
+
+def _probe_step(state, batch):
+    idx = batch["x"][:, 0].astype(jnp.int32)
+    counts = state.extra["counts"].at[idx].add(batch["w"])
+    extra = {**state.extra, "counts": counts, "batches": state.extra["batches"] + 1}
+    loss = jnp.where(state.config["nan_at"] == state.step, jnp.nan, 1.0 / (1.0 + state.step))
+    return state.replace(step=state.step + 1, extra=extra), {"loss": loss}
+
+
+def _probe_score(state, x):
+    return x[:, 0]
+
+
+PROBE = Method(name="probe", init=_probe_init, train_step=_probe_step, score=_probe_score,
+               defaults={"epochs": 1, "batch_size": 4, "patience": 0, "min_delta": 0.0, "n": 10,
+                         "nan_at": -1})
+
+
+def probe_config(**kw):
+    return {**PROBE.defaults, **kw}
+
+
+def rows(n):
+    return np.arange(n, dtype=np.float32)[:, None]
+
+
+@pytest.mark.parametrize("n, batch_size", [(10, 4), (10, 5), (7, 32), (1, 3)])
+def test_every_sample_seen_once_per_epoch(n, batch_size):
+    cfg = probe_config(n=n, batch_size=batch_size, epochs=3)
+    result = train.fit(PROBE, cfg, rows(n), seeds=(0, 1), progress=False)
+    counts = np.asarray(result.states.extra["counts"])
+    np.testing.assert_array_equal(counts, np.full((2, n), 3.0))
+    # the last partial batch is one more batch per epoch, never dropped
+    assert np.asarray(result.states.extra["batches"]).tolist() == [3 * -(-n // min(batch_size, n))] * 2
+
+
+def test_same_seed_same_model_and_different_seeds_differ():
+    a = train.fit("ae", resolve_config("ae", {"epochs": 2}), np.random.default_rng(0).normal(size=(50, 3)),
+                  seeds=(0, 1), progress=False)
+    b = train.fit("ae", resolve_config("ae", {"epochs": 2}), np.random.default_rng(0).normal(size=(50, 3)),
+                  seeds=(0, 1), progress=False)
+    for la, lb in zip(jax.tree.leaves(a.states.params), jax.tree.leaves(b.states.params)):
+        np.testing.assert_array_equal(la, lb)  # same seeds: bit-identical
+    first = jax.tree.leaves(a.states.params)[0]
+    assert not np.allclose(first[0], first[1])  # different seeds: different models
+
+
+def test_hooks_run_after_each_epoch_and_report_metrics():
+    def count_epochs(state, x):
+        extra = dict(state.extra, epochs=state.extra.get("epochs", 0.0) + 1.0)
+        return state.replace(extra=extra), {"x_mean": jnp.mean(x)}
+
+    def init_with_epochs(rng, config, example):
+        s = _probe_init(rng, config, example)
+        return s.replace(extra={**s.extra, "epochs": jnp.zeros(())})
+
+    method = Method(name="probe", init=init_with_epochs, train_step=_probe_step, score=_probe_score,
+                    defaults=PROBE.defaults, epoch_end=count_epochs)
+    result = train.fit(method, probe_config(epochs=4), rows(10), progress=False)
+    assert float(result.states.extra["epochs"][0]) == 4.0
+    np.testing.assert_allclose(result.history["x_mean"][:, 0], 4.5)
+
+
+def test_epoch_metrics_are_weighted_means_over_real_rows():
+    result = train.fit(PROBE, probe_config(epochs=1, batch_size=4), rows(10), progress=False)
+    # losses per batch 1, 1/2, 1/3 with 4, 4, 2 real rows
+    expected = (4 * 1 + 4 * 0.5 + 2 / 3) / 10
+    np.testing.assert_allclose(result.history["loss"][0, 0], expected, rtol=1e-6)
+
+
+def test_nan_loss_stops_with_method_epoch_and_value():
+    with pytest.raises(train.DivergenceError, match=r"probe: training diverged at epoch 2/5: loss = nan"):
+        train.fit(PROBE, probe_config(epochs=5, nan_at=4), rows(10), progress=False)
+
+
+def test_huge_learning_rate_diverges_with_message():
+    x = np.random.default_rng(0).normal(size=(64, 4)) * 1e3
+    cfg = resolve_config("ae", {"lr": 1e12, "epochs": 20, "batch_norm": False, "dropout": 0.0})
+    with pytest.raises(train.DivergenceError, match="ae: training diverged at epoch"):
+        train.fit("ae", cfg, x, progress=False)
+
+
+def test_early_stopping_freezes_each_seed_independently():
+    stop_after = {0: 2, 1: 4}
+
+    def rule(epoch, metrics):
+        return np.array([epoch + 1 >= stop_after[0], epoch + 1 >= stop_after[1]])
+
+    result = train.fit(PROBE, probe_config(epochs=10), rows(10), seeds=(0, 1), stoppers=[rule], progress=False)
+    assert result.epochs_run.tolist() == [2, 4]
+    # the stopped seed's state stopped changing: it saw every row exactly twice
+    np.testing.assert_array_equal(np.asarray(result.states.extra["counts"])[0], np.full(10, 2.0))
+    np.testing.assert_array_equal(np.asarray(result.states.extra["counts"])[1], np.full(10, 4.0))
+    assert np.isnan(result.history["loss"][2:, 0]).all()
+
+
+def test_early_stopping_rule_patience():
+    rule = train.EarlyStopping("loss", patience=2, min_delta=0.1)
+    seq = [1.0, 0.5, 0.45, 0.44, 0.1]
+    stops = [bool(rule(e, {"loss": np.array([v])})[0]) for e, v in enumerate(seq)]
+    assert stops == [False, False, False, True, False]
+
+
+def test_patience_in_config_stops_training():
+    cfg = probe_config(epochs=50, patience=1, min_delta=10.0)  # never improves by 10
+    result = train.fit(PROBE, cfg, rows(10), progress=False)
+    assert result.epochs_run.tolist() == [2]
+
+
+def test_scores_are_chunked_with_identical_results():
+    result = train.fit("ae", resolve_config("ae", {"epochs": 1}), np.random.default_rng(1).normal(size=(100, 3)),
+                       seeds=(0, 1), progress=False)
+    x = np.random.default_rng(2).normal(size=(37, 3))
+    whole = train.fit_result_scores(result, x)
+    chunked = train.fit_result_scores(result, x, chunk_size=8)
+    assert whole.shape == (2, 37)
+    np.testing.assert_allclose(chunked, whole, rtol=1e-6)
+
+
+def test_bad_shard_and_seeds():
+    with pytest.raises(ValueError, match="shard='rows'"):
+        train.fit(PROBE, probe_config(), rows(10), shard="rows", progress=False)
+    with pytest.raises(ValueError, match="seeds"):
+        train.fit(PROBE, probe_config(), rows(10), seeds=(), progress=False)
+
+
+SHARD_SCRIPT = textwrap.dedent("""
+    import json, numpy as np, jax
+    from jaxad import train
+    from jaxad.methods import resolve_config
+    assert len(jax.devices()) == 8, jax.devices()
+    x = np.random.default_rng(0).normal(size=(256, 6)).astype(np.float32)
+    cfg = resolve_config("ae", {"epochs": 3, "batch_size": 64, "batch_norm": False, "dropout": 0.0})
+    out = {}
+    for shard, seeds in [("none", range(8)), ("seeds", range(8)), ("batch", range(3))]:
+        r = train.fit("ae", cfg, x, seeds=seeds, shard=shard, progress=False)
+        leaf = jax.tree.leaves(r.states.params)[0]
+        out[shard] = {"kind": r.sharding, "devices": len(leaf.sharding.device_set),
+                      "scores": train.fit_result_scores(r, x).tolist()}
+    print(json.dumps(out))
+""")
+
+
+def test_sharding_over_eight_forced_cpu_devices():
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
+    proc = subprocess.run([sys.executable, "-c", SHARD_SCRIPT], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["none"]["kind"] == "none" and out["none"]["devices"] == 1
+    assert out["seeds"]["kind"] == "seeds" and out["seeds"]["devices"] == 8
+    assert out["batch"]["kind"] == "batch" and out["batch"]["devices"] == 8
+    none, seeds, batch = (np.array(out[k]["scores"]) for k in ("none", "seeds", "batch"))
+    # the same computation laid out differently: equal up to float32 reduction order
+    np.testing.assert_allclose(seeds, none, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(batch, none[:3], rtol=1e-3, atol=1e-5)
