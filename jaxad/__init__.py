@@ -8,10 +8,11 @@ from jaxad._cache import enable_compilation_cache
 
 enable_compilation_cache()
 
+from jaxad import data, losses, metrics  # noqa: E402
 from jaxad.detector import Detector  # noqa: E402
 from jaxad.methods import METHODS, get_method, resolve_config  # noqa: E402
 from jaxad.train import DivergenceError, FitResult, fit, score  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["Detector", "DivergenceError", "FitResult", "METHODS", "fit", "get_method",
+__all__ = ["Detector", "data", "losses", "metrics", "DivergenceError", "FitResult", "METHODS", "fit", "get_method",
            "resolve_config", "score"]

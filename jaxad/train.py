@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
-from tqdm.auto import tqdm
+from tqdm import tqdm  # tqdm.auto warns in Jupyter without ipywidgets
 
 from jaxad.methods import Method, get_method
 
