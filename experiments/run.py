@@ -45,7 +45,7 @@ def seed_thresholds(eval_opts, train_scores: np.ndarray, test_scores: np.ndarray
 
 def run_experiment(method: str, dataset: str, *, seeds: int = 5, data_dir=None,
                    overrides: dict[str, Any] | None = None, progress: bool = True,
-                   split=None) -> dict[str, Any]:
+                   split=None, shard: str = "auto") -> dict[str, Any]:
     """Train ``seeds`` models (seeds 0..N-1) and evaluate them; returns the results record."""
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds={seeds!r}: expected an integer >= 1")
@@ -57,7 +57,7 @@ def run_experiment(method: str, dataset: str, *, seeds: int = 5, data_dir=None,
     x_test = as_float_array(split.x_test, name="x_test", ndims=m.input_ndims)
     m.validate(config, x_train.shape)
 
-    result = train.fit(m, config, x_train, seeds=range(seeds), progress=progress,
+    result = train.fit(m, config, x_train, seeds=range(seeds), progress=progress, shard=shard,
                        desc=f"{m.name} on {dataset}")
     t0 = time.perf_counter()
     test_scores = train.fit_result_scores(result, x_test)
@@ -128,12 +128,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=5, help="number of seeds, trained as one vmapped program (default 5)")
     parser.add_argument("--data-dir", default=None, help="folder with the raw data files (default $JAXAD_DATA_DIR)")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"where the JSON goes (default {DEFAULT_OUT})")
+    parser.add_argument("--shard", choices=train.SHARD_CHOICES, default="auto",
+                        help="what to split over several devices: the seed axis, the batch axis (default auto)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("overrides", nargs="*", metavar="key=value")
     args = parser.parse_intermixed_args(argv)
     try:
         record = run_experiment(args.method, args.dataset, seeds=args.seeds, data_dir=args.data_dir,
-                                overrides=parse_overrides(args.overrides), progress=not args.no_progress)
+                                overrides=parse_overrides(args.overrides), progress=not args.no_progress,
+                                shard=args.shard)
     except (KeyError, ValueError, FileNotFoundError, ImportError, train.DivergenceError) as err:
         print(f"error: {err.args[0] if isinstance(err, KeyError) else err}", file=sys.stderr)
         return 2
