@@ -84,3 +84,20 @@ def fake_data_dir(tmp_path: Path):
         np.savez(root / folder / f"{name}.npz", X=X, y=y)
         adbench[name] = (X.astype(np.float64), y.astype(np.int64))
     return SimpleNamespace(root=root, fashion=fashion, ecg=(ecg_x, ecg_y), adbench=adbench)
+
+
+def assert_same(actual, expected):
+    """Same structure (dicts, tuples of arrays), dtypes, shapes and exact values."""
+    import numpy as np
+
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict) and list(actual) == list(expected)
+        for k in expected:
+            assert_same(actual[k], expected[k])
+    elif isinstance(expected, tuple):
+        assert isinstance(actual, tuple) and len(actual) == len(expected)
+        for a, e in zip(actual, expected):
+            assert_same(a, e)
+    else:
+        assert actual.dtype == expected.dtype and actual.shape == expected.shape
+        np.testing.assert_array_equal(actual, expected)

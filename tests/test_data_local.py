@@ -9,27 +9,13 @@ import numpy as np
 import pytest
 from jaxad.data import local
 from jaxad.data.paths import ENV_DATA_DIR, DatasetNotFoundError
+from conftest import assert_same
 
 
 @pytest.fixture(autouse=True)
 def _no_env_data_dir(monkeypatch):
     """Readers must only see the data dir each test passes (never the developer's env)."""
     monkeypatch.delenv(ENV_DATA_DIR, raising=False)
-
-
-def assert_same(actual, expected):
-    """Same structure, dtypes, shapes and exact values."""
-    if isinstance(expected, dict):
-        assert list(actual) == list(expected)
-        for k in expected:
-            assert_same(actual[k], expected[k])
-    elif isinstance(expected, tuple):
-        assert isinstance(actual, tuple) and len(actual) == len(expected)
-        for a, e in zip(actual, expected):
-            assert_same(a, e)
-    else:
-        assert actual.dtype == expected.dtype and actual.shape == expected.shape
-        np.testing.assert_array_equal(actual, expected)
 
 
 # ---- synthetic files ------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import pytest
 from jaxad.data import local, tfds_builders
 from jaxad.data.paths import ENV_CACHE_DIR, ENV_DATA_DIR, DatasetNotFoundError
 from jaxad.data.tfds_builders import load_with_tfds, prepare_with_tfds
+from conftest import assert_same
 
 needs_tfds = pytest.mark.skipif(
     not tfds_builders.tfds_available(), reason="tensorflow-datasets not installed"
@@ -26,21 +27,6 @@ def _isolated_env(monkeypatch, tmp_path):
     monkeypatch.delenv(ENV_DATA_DIR, raising=False)
     monkeypatch.setenv(ENV_CACHE_DIR, str(tmp_path / "cache"))
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds_home"))
-
-
-def assert_same(actual, expected):
-    """Same structure, dtypes, shapes and exact values."""
-    if isinstance(expected, dict):
-        assert isinstance(actual, dict) and list(actual) == list(expected)
-        for k in expected:
-            assert_same(actual[k], expected[k])
-    elif isinstance(expected, tuple):
-        assert isinstance(actual, tuple) and len(actual) == len(expected)
-        for a, e in zip(actual, expected):
-            assert_same(a, e)
-    else:
-        assert actual.dtype == expected.dtype and actual.shape == expected.shape
-        np.testing.assert_array_equal(actual, expected)
 
 
 def test_import_does_not_import_tfds():
