@@ -183,3 +183,14 @@ def test_sharding_over_eight_forced_cpu_devices():
     # the same computation laid out differently: equal up to float32 reduction order
     np.testing.assert_allclose(seeds, none, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(batch, none[:3], rtol=1e-3, atol=1e-5)
+
+
+def test_unoptimised_init_compile_gives_bit_identical_states(monkeypatch):
+    """The init program compiles at LLVM -O0 on CPU; the states must not change for it."""
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(8, 5)), jnp.float32)
+    config = resolve_config("ae")
+    fast = train.init_states(jaxad.get_method("ae"), config, x, (0, 1))
+    monkeypatch.setattr(train, "INIT_COMPILER_OPTIONS", None)
+    default = train.init_states(jaxad.get_method("ae"), config, x, (0, 1))
+    for a, b in zip(jax.tree.leaves(fast), jax.tree.leaves(default)):
+        np.testing.assert_array_equal(a, b)

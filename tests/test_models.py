@@ -45,6 +45,7 @@ def test_batch_norm_mask_keeps_padding_out_of_statistics():
 @pytest.mark.parametrize("initializer, kernel_bound, bias_zero", [
     ("torch", 1 / np.sqrt(100), False),
     ("keras", np.sqrt(6 / (100 + 50)), True),
+    ("pyod", np.sqrt(6 / 100), False),
 ])
 def test_initializers_follow_their_framework(initializer, kernel_bound, bias_zero):
     layer = dense(50, 100, initializer)
@@ -53,3 +54,9 @@ def test_initializers_follow_their_framework(initializer, kernel_bound, bias_zer
     assert np.abs(kernel).max() <= kernel_bound
     assert np.abs(kernel).max() > 0.9 * kernel_bound  # uniform fills its range
     assert (bias == 0).all() == bias_zero
+
+
+def test_pyod_initializer_keeps_torch_default_on_output_layer():
+    layer = dense(50, 100, "pyod", output=True)
+    kernel = np.asarray(layer.init(jax.random.PRNGKey(1), jnp.ones((1, 100)))["params"]["kernel"])
+    assert np.abs(kernel).max() <= 1 / np.sqrt(100)

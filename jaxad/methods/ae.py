@@ -33,8 +33,8 @@ DEFAULTS: dict[str, Any] = {
     "output_activation": "linear",
     "batch_norm": True,
     "dropout": 0.2,
-    # Dense initialisation of the framework the defaults come from (PyOD runs on PyTorch).
-    "initializer": "torch",
+    # Initialised as PyOD's AutoEncoder (He-uniform hidden kernels, PyTorch's default elsewhere).
+    "initializer": "pyod",
     "lr": 1e-3,
     "adam_eps": 1e-8,
     "weight_decay": 1e-5,

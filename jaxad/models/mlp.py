@@ -27,19 +27,27 @@ def _torch_bias(fan_in: int):
     return lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -bound, bound)
 
 
-# name -> (kernel init, bias init from fan_in). Each framework's Dense default, so a port can
-# start where its source started: Keras glorot-uniform / zeros, PyTorch's Linear
-# kaiming-uniform(a=sqrt 5) = U(+-1/sqrt(fan_in)) for both, Flax lecun-normal / zeros.
+_TORCH_KERNEL = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
+_ZEROS = lambda fan_in: nn.initializers.zeros  # noqa: E731
+
+# name -> (hidden-layer kernel init, output-layer kernel init, bias init from fan_in): each
+# framework's Dense default, so a port starts where its source started.
+# keras: glorot-uniform kernels, zero biases. torch: nn.Linear's kaiming-uniform(a=sqrt 5), i.e.
+# U(+-1/sqrt(fan_in)) for kernels and biases. pyod: PyOD's LinearBlock re-initialises hidden
+# kernels kaiming-uniform(a=0) = U(+-sqrt(6/fan_in)) (He) and keeps torch's default for the biases
+# and the bare output layer (pyod/utils/torch_utility.py). flax: lecun-normal, zero biases.
 INITIALIZERS = {
-    "keras": (nn.initializers.glorot_uniform(), lambda fan_in: nn.initializers.zeros),
-    "torch": (nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform"), _torch_bias),
-    "flax": (nn.initializers.lecun_normal(), lambda fan_in: nn.initializers.zeros),
+    "keras": (nn.initializers.glorot_uniform(),) * 2 + (_ZEROS,),
+    "torch": (_TORCH_KERNEL, _TORCH_KERNEL, _torch_bias),
+    "pyod": (nn.initializers.variance_scaling(2.0, "fan_in", "uniform"), _TORCH_KERNEL, _torch_bias),
+    "flax": (nn.initializers.lecun_normal(),) * 2 + (_ZEROS,),
 }
 
 
-def dense(features: int, fan_in: int, initializer: str = "flax", **kwargs) -> nn.Dense:
-    """nn.Dense with the named framework's default initialisation."""
-    kernel_init, bias_init = INITIALIZERS[initializer]
+def dense(features: int, fan_in: int, initializer: str = "flax", output: bool = False, **kwargs) -> nn.Dense:
+    """nn.Dense initialised as the named framework does (``output``: the last, bare layer)."""
+    hidden_kernel, output_kernel, bias_init = INITIALIZERS[initializer]
+    kernel_init = output_kernel if output else hidden_kernel
     return nn.Dense(features, kernel_init=kernel_init, bias_init=bias_init(fan_in), **kwargs)
 
 
@@ -75,7 +83,7 @@ class MLP(nn.Module):
             if self.dropout > 0:
                 x = nn.Dropout(self.dropout, deterministic=not train)(x)
         if self.out_features is not None:
-            x = ACTIVATIONS[self.out_activation](dense(self.out_features, x.shape[-1], self.initializer)(x))
+            x = ACTIVATIONS[self.out_activation](dense(self.out_features, x.shape[-1], self.initializer, output=True)(x))
         return x
 
 
