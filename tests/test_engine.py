@@ -196,4 +196,4 @@ def test_unoptimised_init_compile_is_deterministic_and_equal_to_rounding(monkeyp
     default = train.init_states(jaxad.get_method("ae"), config, x, (0, 1))
     for a, b, c in zip(jax.tree.leaves(fast), jax.tree.leaves(again), jax.tree.leaves(default)):
         np.testing.assert_array_equal(a, b)
-        np.testing.assert_allclose(a, c, rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(a, c, rtol=1e-6, atol=1e-7)  # ~ float32 eps x init bound
