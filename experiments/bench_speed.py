@@ -615,7 +615,7 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {"seed": SEED, "weight_decay": WEIGHT_DECAY, "seeds_check": args.seeds_check,
                      "pyod_auroc_seeds": args.pyod_auroc_seeds, "pyod_init": args.pyod_init,
                      "torch_threads": args.torch_threads,
-                     "jaxad_config": {n: _jsonable(jaxad_overrides(TASKS[n], opts.pyod_init)) for n in names},
+                     "jaxad_config": {n: _jsonable(jaxad_overrides(TASKS[n], args.pyod_init)) for n in names},
                      "pyod_kwargs": {n: pyod_kwargs(TASKS[n]) for n in names}},
         "targets": TARGETS,
         "tasks": records,
