@@ -1,6 +1,6 @@
 """Run one method on one dataset over N seeds (one vmapped program) and write the results JSON.
 
-    python -m experiments.run METHOD DATASET [--seeds N] [--data-dir DIR] [--out DIR] [key=value ...]
+    python -m experiments.run METHOD DATASET [--seeds N] [--data-dir DIR] [--download] [--out DIR] [key=value ...]
 
 Keys go to the method config, the dataset options or the evaluation options by name (see
 ``experiments.presets``). The JSON has ``method``, ``dataset``, ``config`` (the full resolved
@@ -45,14 +45,17 @@ def seed_thresholds(eval_opts, train_scores: np.ndarray, test_scores: np.ndarray
 
 def run_experiment(method: str, dataset: str, *, seeds: int = 5, data_dir=None,
                    overrides: dict[str, Any] | None = None, progress: bool = True,
-                   split=None, shard: str = "auto") -> dict[str, Any]:
-    """Train ``seeds`` models (seeds 0..N-1) and evaluate them; returns the results record."""
+                   split=None, shard: str = "auto", download: bool = False) -> dict[str, Any]:
+    """Train ``seeds`` models (seeds 0..N-1) and evaluate them; returns the results record.
+
+    ``download=True`` fetches an absent local-file dataset from its official source first.
+    """
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds={seeds!r}: expected an integer >= 1")
     m = get_method(method)
     config, data_opts, eval_opts = resolve_setup(m.name, dataset, overrides)
     if split is None:
-        split = load_split(dataset, data_dir=data_dir, **data_opts)
+        split = load_split(dataset, data_dir=data_dir, download=download, **data_opts)
     x_train = as_float_array(split.x_train, name="x_train", ndims=m.input_ndims)
     x_test = as_float_array(split.x_test, name="x_test", ndims=m.input_ndims)
     m.validate(config, x_train.shape)
@@ -127,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dataset")
     parser.add_argument("--seeds", type=int, default=5, help="number of seeds, trained as one vmapped program (default 5)")
     parser.add_argument("--data-dir", default=None, help="folder with the raw data files (default $JAXAD_DATA_DIR)")
+    parser.add_argument("--download", action="store_true",
+                        help="fetch fashion_mnist / ecg5000 / adbench/<name> from the official source into "
+                             "the cache ($JAXAD_CACHE_DIR/data) if absent (default: never download)")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"where the JSON goes (default {DEFAULT_OUT})")
     parser.add_argument("--shard", choices=train.SHARD_CHOICES, default="auto",
                         help="what to split over several devices: the seed axis, the batch axis (default auto)")
@@ -136,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         record = run_experiment(args.method, args.dataset, seeds=args.seeds, data_dir=args.data_dir,
                                 overrides=parse_overrides(args.overrides), progress=not args.no_progress,
-                                shard=args.shard)
+                                shard=args.shard, download=args.download)
     except (KeyError, ValueError, FileNotFoundError, ImportError, train.DivergenceError) as err:
         print(f"error: {err.args[0] if isinstance(err, KeyError) else err}", file=sys.stderr)
         return 2

@@ -10,6 +10,18 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """No test sees a developer's ~/.cache/jaxad data or download switch: a missing dataset must
+    fail the same everywhere. The XLA compilation cache stays shared (JAXAD_COMPILATION_CACHE),
+    so compiled programs are reused across tests."""
+    from jaxad.data.paths import ENV_CACHE_DIR
+
+    if not os.environ.get("JAXAD_TEST_KEEP_CACHE"):
+        monkeypatch.setenv(ENV_CACHE_DIR, str(tmp_path_factory.getbasetemp() / "jaxad-cache"))
+    monkeypatch.delenv("JAXAD_DOWNLOAD", raising=False)
+
+
 @pytest.fixture(scope="session")
 def shared_data_dir() -> Path:
     """The real data dir: ``$JAXAD_DATA_DIR``, else ``<repo>/../shared/data``; skips if absent."""

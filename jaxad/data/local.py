@@ -1,9 +1,13 @@
 """Plain numpy readers of the local raw files (no tensorflow-datasets, no TensorFlow).
 
-Each reader takes an optional ``data_dir`` (else ``$JAXAD_DATA_DIR``, see ``paths.py``) and checks
-that its files exist *before* reading anything, so an absent dataset fails at once with a
-``DatasetNotFoundError`` that names which files to put where. The ``*_files`` helpers do only that
-check and are shared with ``tfds_builders.py``.
+Each reader takes an optional ``data_dir`` (else ``$JAXAD_DATA_DIR``, see ``paths.py``) and a
+``download`` flag, and finds its files *before* reading anything, in this order (``paths.locate_files``):
+the data dir if it holds them; else the download cache ``cache_dir("data")`` if an earlier
+download put them there; else, only with ``download=True`` (or ``JAXAD_DOWNLOAD=1``), a download
+from the official source into that cache (``download.py``). Otherwise an absent dataset fails at
+once with a ``DatasetNotFoundError`` that names which files to put where and that ``--download``
+fetches them. The ``*_files`` helpers do only this look-up and are shared with ``tfds_builders.py``;
+``dataset_root`` says which folder won.
 
 Layout under the data dir::
 
@@ -22,9 +26,18 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxad.data.paths import DatasetNotFoundError, require_files, resolve_data_dir
+from jaxad.data import download as dl
+from jaxad.data.paths import (DatasetNotFoundError, download_cache_dir, download_hint, locate_files,
+                              not_found_message, resolve_data_dir)
 
 PathLike = str | os.PathLike
+
+
+def _locate(dataset: str, data_dir: PathLike | None, relpaths: list[str], download: bool) -> list[Path]:
+    """``paths.locate_files`` with the files' official source (``download.fetch``)."""
+    return locate_files(dataset, data_dir, relpaths, download=download, fetch=dl.fetch,
+                        source_host=dl.source_host(relpaths[0]))
+
 
 # --------------------------------------------------------------------------------------------
 # Fashion-MNIST
@@ -46,10 +59,15 @@ FASHION_MNIST_RELPATHS = {
 _IDX_MAGIC_UINT8 = {1: 0x00000801, 3: 0x00000803}
 
 
-def fashion_mnist_files(data_dir: PathLike | None = None) -> dict[str, tuple[Path, Path]]:
-    """``{"train": (images, labels), "test": (images, labels)}`` absolute paths; raise if absent."""
+def fashion_mnist_files(data_dir: PathLike | None = None,
+                        download: bool = False) -> dict[str, tuple[Path, Path]]:
+    """``{"train": (images, labels), "test": (images, labels)}`` absolute paths.
+
+    All four from the data dir, else all four from the download cache, else downloaded (only if
+    ``download``) from ``download.FASHION_MNIST_BASE_URL``; else DatasetNotFoundError.
+    """
     relpaths = [rel for pair in FASHION_MNIST_RELPATHS.values() for rel in pair]
-    paths = iter(require_files("fashion_mnist", data_dir, relpaths))
+    paths = iter(_locate("fashion_mnist", data_dir, relpaths, download))
     return {split: (next(paths), next(paths)) for split in FASHION_MNIST_RELPATHS}
 
 
@@ -107,8 +125,10 @@ def _read_fashion_split(images_path: Path, labels_path: Path) -> tuple[np.ndarra
     return images.copy(), labels.astype(np.int64)
 
 
-def read_fashion_mnist(data_dir: PathLike | None = None) -> dict[str, np.ndarray]:
+def read_fashion_mnist(data_dir: PathLike | None = None, download: bool = False) -> dict[str, np.ndarray]:
     """Fashion-MNIST from the four gzipped IDX files under ``<data_dir>/fashion_mnist/``.
+
+    (Or the download cache; ``download=True`` fetches them there from Zalando's mirror if absent.)
 
     Source files: ``{train,t10k}-images-idx3-ubyte.gz`` (IDX3, magic 0x803, uint8 (n, 28, 28))
     and ``{train,t10k}-labels-idx1-ubyte.gz`` (IDX1, magic 0x801, uint8 (n,), classes 0..9,
@@ -120,9 +140,11 @@ def read_fashion_mnist(data_dir: PathLike | None = None) -> dict[str, np.ndarray
 
     Raises:
         DatasetNotFoundError: a file is missing (raised before anything is read).
-        ValueError: a file is corrupt (bad gzip, magic number, size or label).
+        DownloadError: ``download`` was asked and failed.
+        ValueError: a file is corrupt (bad gzip, magic number, size or label; or a bad checksum
+            of a download).
     """
-    files = fashion_mnist_files(data_dir)
+    files = fashion_mnist_files(data_dir, download)
     out: dict[str, np.ndarray] = {}
     for split, (images_path, labels_path) in files.items():
         out[f"x_{split}"], out[f"y_{split}"] = _read_fashion_split(images_path, labels_path)
@@ -137,13 +159,16 @@ ECG5000_RELPATH = "ecg5000/ecg.csv"
 ECG5000_LENGTH = 140  # samples per heartbeat; column 140 is the label
 
 
-def ecg5000_file(data_dir: PathLike | None = None) -> Path:
-    """Absolute path of ``ecg5000/ecg.csv``; raise DatasetNotFoundError if absent."""
-    return require_files("ecg5000", data_dir, [ECG5000_RELPATH])[0]
+def ecg5000_file(data_dir: PathLike | None = None, download: bool = False) -> Path:
+    """Absolute path of ``ecg5000/ecg.csv`` in the data dir, else the download cache, else
+    downloaded (only if ``download``) from ``download.ECG5000_URL``; else DatasetNotFoundError."""
+    return _locate("ecg5000", data_dir, [ECG5000_RELPATH], download)[0]
 
 
-def read_ecg5000(data_dir: PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
+def read_ecg5000(data_dir: PathLike | None = None, download: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """ECG5000 heartbeats from ``<data_dir>/ecg5000/ecg.csv``.
+
+    (Or the download cache; ``download=True`` fetches TensorFlow's tutorial file there if absent.)
 
     Source layout: no header, comma-separated, one beat per row, 141 columns: 140 float samples
     then the label (1.0 = normal, 0.0 = abnormal). The real file has 4998 rows (2919 normal).
@@ -153,10 +178,10 @@ def read_ecg5000(data_dir: PathLike | None = None) -> tuple[np.ndarray, np.ndarr
         (the file's own convention, *not* the 1 = anomaly convention of ADBench).
 
     Raises:
-        DatasetNotFoundError: the file is missing.
-        ValueError: wrong column count, NaNs, or labels other than 0/1.
+        DatasetNotFoundError: the file is missing (DownloadError: ``download`` failed).
+        ValueError: wrong column count, NaNs, or labels other than 0/1; bad download checksum.
     """
-    path = ecg5000_file(data_dir)
+    path = ecg5000_file(data_dir, download)
     # numpy >= 2's C loadtxt is fast (~0.1 s here) and parses floats exactly (round-trip).
     table = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
     if table.ndim != 2 or table.shape[1] != ECG5000_LENGTH + 1:
@@ -176,6 +201,7 @@ def read_ecg5000(data_dir: PathLike | None = None) -> tuple[np.ndarray, np.ndarr
 ADBENCH_DIRS = ("adbench_classical", "adbench_nlp_by_bert")
 _LEADING_NUMBER = re.compile(r"^(\d+)")
 _NUMBER_PREFIX = re.compile(r"^\d+_")
+_ADBENCH_HINT = [f"{d}/<n>_<name>.npz" for d in ADBENCH_DIRS]
 
 
 def _adbench_sort_key(name: str) -> tuple[float, str]:
@@ -184,61 +210,95 @@ def _adbench_sort_key(name: str) -> tuple[float, str]:
     return (int(match.group(1)) if match else float("inf"), name)
 
 
-def _adbench_index(data_dir: PathLike | None) -> dict[str, Path]:
-    """``{full name: relative path}`` of every ADBench npz; raise if there are none."""
-    root = resolve_data_dir(data_dir)
-    hint = [f"{d}/<n>_<name>.npz" for d in ADBENCH_DIRS]
+def _adbench_index(root: Path | None) -> dict[str, Path]:
+    """``{full name: absolute path}`` of the ADBench npz files under ``root``, sorted; {} if none."""
     if root is None:
-        require_files("adbench", None, hint)  # raises with the standard "no data dir" message
+        return {}
     index = {
-        p.stem: p.relative_to(root)
+        p.stem: p
         for d in ADBENCH_DIRS if (root / d).is_dir()
         for p in (root / d).glob("*.npz") if p.is_file()
     }
-    if not index:
-        raise DatasetNotFoundError(
-            f"dataset 'adbench': no .npz files under {root}; put them there as " + ", ".join(hint)
-        )
     return dict(sorted(index.items(), key=lambda kv: _adbench_sort_key(kv[0])))
+
+
+def _adbench_indexes(data_dir: PathLike | None) -> list[dict[str, Path]]:
+    """The ADBench indexes of the data dir and of the download cache, in look-up order."""
+    return [_adbench_index(resolve_data_dir(data_dir)), _adbench_index(download_cache_dir())]
+
+
+def _match_adbench(name: str, index: dict[str, Path]) -> str | None:
+    """The full name in ``index`` that ``name`` means (exact, else case-insensitive full or bare
+    name), or None. Raises KeyError if several match."""
+    if name in index:
+        return name
+    wanted = name.lower()
+    matches = [n for n in index if wanted in (n.lower(), _NUMBER_PREFIX.sub("", n).lower())]
+    if len(matches) > 1:
+        raise KeyError(f"name {name!r} is ambiguous: {', '.join(matches)}; available: {', '.join(index)}")
+    return matches[0] if matches else None
 
 
 def list_adbench(data_dir: PathLike | None = None) -> list[str]:
     """Names of the ADBench sets present, e.g. ``["1_ALOI", "4_breastw", ..., "20news_3", ...]``.
 
-    Scans ``adbench_classical/*.npz`` and ``adbench_nlp_by_bert/*.npz``; sorted by the leading
-    number, then by name. Raises DatasetNotFoundError when there is no data dir or no npz file.
+    Scans ``adbench_classical/*.npz`` and ``adbench_nlp_by_bert/*.npz`` of the data dir and of the
+    download cache; sorted by the leading number, then by name. (``download.ADBENCH_CLASSICAL``
+    lists the classical sets that can be downloaded.) Raises DatasetNotFoundError when there is
+    no npz file in either.
     """
-    return list(_adbench_index(data_dir))
+    names = {name for index in _adbench_indexes(data_dir) for name in index}
+    if not names:
+        root = resolve_data_dir(data_dir)
+        where = not_found_message("adbench", root, _ADBENCH_HINT) if root is None else (
+            f"dataset 'adbench': no .npz files under {root}; put them there as " + ", ".join(_ADBENCH_HINT))
+        raise DatasetNotFoundError(where + download_hint(dl.source_host("adbench_classical/5_campaign.npz")))
+    return sorted(names, key=_adbench_sort_key)
 
 
-def adbench_file(name: str, data_dir: PathLike | None = None) -> tuple[str, Path]:
+def _unknown_adbench(name: str, indexes: list[dict[str, Path]]) -> KeyError:
+    """The KeyError for a name that is neither present nor one of ADBench's classical sets."""
+    present = sorted({n for index in indexes for n in index}, key=_adbench_sort_key)
+    return KeyError(
+        f"name {name!r} is not an ADBench set here; available: {', '.join(present) or '(none)'}; "
+        f"--download can fetch ADBench's classical sets: {', '.join(dl.ADBENCH_CLASSICAL)}; "
+        "other ADBench sets go in the data dir by hand, as adbench_nlp_by_bert/<name>.npz"
+    )
+
+
+def adbench_file(name: str, data_dir: PathLike | None = None, download: bool = False) -> tuple[str, Path]:
     """Resolve ``name`` to ``(full name, absolute path)``; no data is read.
 
     ``name`` is a full name ("5_campaign") or, case-insensitively, the full or bare name
-    ("campaign", "Campaign", "5_CAMPAIGN").
+    ("campaign", "Campaign", "5_CAMPAIGN"). It is matched against the npz files of the data dir,
+    then of the download cache; failing that, against ADBench's 47 classical sets
+    (``download.ADBENCH_CLASSICAL``), which ``download=True`` fetches into the cache as
+    ``adbench_classical/<n>_<name>.npz``.
 
     Raises:
-        DatasetNotFoundError: no data dir or no ADBench files.
+        DatasetNotFoundError: a classical set that is absent and not to be downloaded.
+        DownloadError: ``download`` was asked and failed.
         KeyError: no set (or more than one) matches; the message lists the available names.
     """
     if not isinstance(name, str) or not name:
         raise TypeError(f"name: expected a non-empty str like '5_campaign' or 'campaign', got {name!r}")
-    index = _adbench_index(data_dir)
-    if name in index:
-        full = name
-    else:
-        wanted = name.lower()
-        matches = [n for n in index if wanted in (n.lower(), _NUMBER_PREFIX.sub("", n).lower())]
-        if len(matches) != 1:
-            why = "is ambiguous: " + ", ".join(matches) if matches else "is not an ADBench set here"
-            raise KeyError(f"name {name!r} {why}; available: {', '.join(index)}")
-        full = matches[0]
-    path = require_files(f"adbench/{full}", data_dir, [str(index[full])])[0]
-    return full, path
+    indexes = _adbench_indexes(data_dir)
+    for index in indexes:
+        full = _match_adbench(name, index)
+        if full is not None:
+            return full, index[full]
+    full = dl.adbench_classical_name(name)
+    if full is None:
+        raise _unknown_adbench(name, indexes)
+    return full, _locate(f"adbench/{full}", data_dir, [f"adbench_classical/{full}.npz"], download)[0]
 
 
-def read_adbench(name: str, data_dir: PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
+def read_adbench(name: str, data_dir: PathLike | None = None,
+                 download: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """One ADBench set from ``adbench_classical/<n>_<name>.npz`` or ``adbench_nlp_by_bert/<name>.npz``.
+
+    Looked up in the data dir, then the download cache; ``download=True`` fetches a classical set
+    from ADBench's GitHub repository if it is in neither (see ``adbench_file``).
 
     Source layout: a plain npz (no pickles) with ``X`` (n, d) of any numeric dtype and ``y`` (n,)
     with 0 = normal, 1 = anomaly (int32 or int64 in the files).
@@ -250,11 +310,11 @@ def read_adbench(name: str, data_dir: PathLike | None = None) -> tuple[np.ndarra
         ``(X, y)``: X float64 (n, d), y int64 (n,), 1 = anomaly. E.g. 5_campaign: (41188, 62).
 
     Raises:
-        DatasetNotFoundError: no data dir or no ADBench files.
+        DatasetNotFoundError: absent and not downloaded (DownloadError: the download failed).
         KeyError: unknown name (the message lists the available ones).
         ValueError: the npz lacks X/y or they have the wrong shapes or labels.
     """
-    _, path = adbench_file(name, data_dir)
+    _, path = adbench_file(name, data_dir, download)
     with np.load(path, allow_pickle=False) as npz:
         missing = {"X", "y"} - set(npz.files)
         if missing:
@@ -265,3 +325,25 @@ def read_adbench(name: str, data_dir: PathLike | None = None) -> tuple[np.ndarra
     if not np.isin(y, (0, 1)).all():
         raise ValueError(f"{path}: y must be 0 (normal) or 1 (anomaly), got {np.unique(y)}")
     return X.astype(np.float64), y.astype(np.int64)
+
+
+# --------------------------------------------------------------------------------------------
+# any local-file dataset
+# --------------------------------------------------------------------------------------------
+
+
+def dataset_root(name: str, data_dir: PathLike | None = None, download: bool = False) -> Path:
+    """The folder whose layout holds ``name``'s files: the data dir or the download cache.
+
+    ``name`` is "fashion_mnist", "ecg5000" or "adbench/<name>". Same look-up (and download, if
+    asked) as the readers; nothing is read. Used to point the tfds builders at the right folder.
+    """
+    if name == "fashion_mnist":
+        path = fashion_mnist_files(data_dir, download)["train"][0]
+    elif name == "ecg5000":
+        path = ecg5000_file(data_dir, download)
+    elif isinstance(name, str) and name.startswith("adbench/") and len(name) > len("adbench/"):
+        path = adbench_file(name.split("/", 1)[1], data_dir, download)[1]
+    else:
+        raise ValueError(f"name: expected fashion_mnist, ecg5000 or adbench/<name>, got {name!r}")
+    return path.parent.parent  # every file lies at <root>/<dataset folder>/<file>

@@ -4,6 +4,10 @@ Built in (no files): ``blobs2d``, ``digits``, ``breast_cancer``, ``wine``. From 
 ``fashion_mnist``, ``ecg5000``, ``adbench/<name>``. Local-file datasets load through
 tensorflow-datasets builders when tfds is installed (``source='auto'`` or ``'tfds'``) and
 through the plain readers otherwise (``source='files'``); both return the same arrays.
+
+Local files are looked up in the data dir, then in the download cache (``cache_dir("data")``);
+``download=True`` (or ``JAXAD_DOWNLOAD=1``) fetches absent ones from their official source into
+that cache first (``jaxad.data.download``). Nothing is ever downloaded unless asked.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from jaxad.data import builtin, splits
+from jaxad.data.paths import DatasetNotFoundError, download_requested
 from jaxad.data.splits import ADSplit
 
 SOURCES = ("auto", "tfds", "files")
@@ -24,7 +29,7 @@ SOURCES = ("auto", "tfds", "files")
 @dataclasses.dataclass(frozen=True)
 class DatasetSpec:
     name: str
-    build: Callable[..., ADSplit]  # build(data_dir, source, **options)
+    build: Callable[..., ADSplit]  # build(data_dir, source, download, **options)
     options: Mapping[str, Any]
     description: str
     needs_files: bool = False
@@ -42,24 +47,45 @@ def _use_tfds(source: str) -> bool:
     return tfds_builders.tfds_available()
 
 
-def read_raw(name: str, data_dir=None, source: str = "auto"):
-    """The raw arrays of a local-file dataset, through tfds or the plain readers."""
+def read_raw(name: str, data_dir=None, source: str = "auto", download: bool = False):
+    """The raw arrays of a local-file dataset, through tfds or the plain readers.
+
+    Files come from the data dir, else the download cache, else (only if ``download`` or
+    ``JAXAD_DOWNLOAD=1``) from the official source, downloaded into the cache.
+    """
     from jaxad.data import local, tfds_builders
 
     if _use_tfds(source):
-        return tfds_builders.load_with_tfds(name, data_dir)
+        return tfds_builders.load_with_tfds(name, _tfds_data_dir(name, data_dir, download))
     if name == "fashion_mnist":
-        return local.read_fashion_mnist(data_dir)
+        return local.read_fashion_mnist(data_dir, download)
     if name == "ecg5000":
-        return local.read_ecg5000(data_dir)
+        return local.read_ecg5000(data_dir, download)
     if name.startswith("adbench/"):
-        return local.read_adbench(name.split("/", 1)[1], data_dir)
+        return local.read_adbench(name.split("/", 1)[1], data_dir, download)
     raise KeyError(f"dataset={name!r}: not a local-file dataset")
+
+
+def _tfds_data_dir(name: str, data_dir, download: bool):
+    """The folder the tfds builders read: the data dir or the download cache, whichever holds
+    ``name``'s files (downloading them first if asked).
+
+    When they are in neither and no download is asked, ``data_dir`` itself, so that tfds raises
+    the usual DatasetNotFoundError or uses tfds' own prepared ``fashion_mnist``.
+    """
+    from jaxad.data import local
+
+    try:
+        return local.dataset_root(name, data_dir, download)
+    except DatasetNotFoundError:
+        if download_requested(download):
+            raise  # the download failed: say so, rather than fall back to another copy
+        return data_dir
 
 
 # ---------------------------------------------------------------- builders
 
-def _blobs2d(data_dir=None, source="auto", *, data_seed: int = 42) -> ADSplit:
+def _blobs2d(data_dir=None, source="auto", download=False, *, data_seed: int = 42) -> ADSplit:
     x_train, x_test, x_out = builtin.blobs2d_arrays(data_seed)
     x_te = np.concatenate([x_test, x_out]).astype(np.float32)
     y_te = np.r_[np.zeros(len(x_test)), np.ones(len(x_out))].astype(np.int64)
@@ -68,7 +94,8 @@ def _blobs2d(data_dir=None, source="auto", *, data_seed: int = 42) -> ADSplit:
 
 
 def _sklearn_builder(name: str):
-    def build(data_dir=None, source="auto", *, normal_class: int = builtin.SKLEARN_SETS[name][1],
+    def build(data_dir=None, source="auto", download=False, *,
+              normal_class: int = builtin.SKLEARN_SETS[name][1],
               protocol: str = "one_class", test_size: float = 0.3, anomaly_ratio: float = 0.1,
               split_seed: int = 0) -> ADSplit:
         X, c = builtin.sklearn_arrays(name)
@@ -86,7 +113,8 @@ def _sklearn_builder(name: str):
     return build
 
 
-def _fashion_mnist(data_dir=None, source="auto", *, normal_class: int = 0, anomaly_classes=None) -> ADSplit:
+def _fashion_mnist(data_dir=None, source="auto", download=False, *, normal_class: int = 0,
+                   anomaly_classes=None) -> ADSplit:
     """Images as (n, 28, 28, 1) float32 in [0, 1] (pixels / 255, as both seed tutorials)."""
     classes = set(range(10))
     normal = [normal_class] if isinstance(normal_class, int) else list(normal_class)
@@ -95,25 +123,25 @@ def _fashion_mnist(data_dir=None, source="auto", *, normal_class: int = 0, anoma
     for key, vals in (("normal_class", normal), ("anomaly_classes", anomalous or [])):
         if not set(vals) <= classes:
             raise ValueError(f"{key}={vals!r}: expected Fashion-MNIST classes in 0..9")
-    raw = read_raw("fashion_mnist", data_dir, source)
+    raw = read_raw("fashion_mnist", data_dir, source, download)
     to_float = lambda a: (a.astype(np.float32) / 255.0)[..., None]
     return splits.class_split("fashion_mnist", to_float(raw["x_train"]), raw["y_train"],
                               to_float(raw["x_test"]), raw["y_test"],
                               normal_classes=normal, anomaly_classes=anomalous, scaling=None)
 
 
-def _ecg5000(data_dir=None, source="auto", *, test_size: float = 0.2, random_state: int = 21,
+def _ecg5000(data_dir=None, source="auto", download=False, *, test_size: float = 0.2, random_state: int = 21,
              scaling: str | None = "global_minmax") -> ADSplit:
     """TensorFlow's autoencoder tutorial: label 1 = normal in the file, so anomaly = label 0."""
-    x, label = read_raw("ecg5000", data_dir, source)
+    x, label = read_raw("ecg5000", data_dir, source, download)
     return splits.holdout_one_class_split("ecg5000", x, label == 0, test_size=test_size,
                                           random_state=random_state, scaling=scaling)
 
 
 def _adbench_builder(name: str):
-    def build(data_dir=None, source="auto", *, split_seed: int = 0, test_size: float = 0.3,
-              max_rows: int | None = None) -> ADSplit:
-        X, y = read_raw(name, data_dir, source)
+    def build(data_dir=None, source="auto", download=False, *, split_seed: int = 0,
+              test_size: float = 0.3, max_rows: int | None = None) -> ADSplit:
+        X, y = read_raw(name, data_dir, source, download)
         return splits.adbench_split(name, X, y, seed=split_seed, test_size=test_size, max_rows=max_rows)
     return build
 
@@ -148,10 +176,16 @@ def get_spec(name: str) -> DatasetSpec:
     raise KeyError(f"dataset={name!r}: unknown; expected one of {sorted(DATASETS)} or 'adbench/<name>'")
 
 
-def load_split(name: str, *, data_dir=None, source: str = "auto", **options) -> ADSplit:
-    """Build the named dataset's split. Unknown option keys raise KeyError naming the valid ones."""
+def load_split(name: str, *, data_dir=None, source: str = "auto", download: bool = False,
+               **options) -> ADSplit:
+    """Build the named dataset's split. Unknown option keys raise KeyError naming the valid ones.
+
+    ``download=True`` (or ``JAXAD_DOWNLOAD=1``) lets a local-file dataset that is in neither the
+    data dir nor the download cache be fetched from its official source (see ``read_raw``); it
+    does not change the data, so it is not a dataset option.
+    """
     spec = get_spec(name)
     unknown = sorted(set(options) - set(spec.options))
     if unknown:
         raise KeyError(f"dataset option(s) {unknown} unknown for {name!r}; valid: {sorted(spec.options)}")
-    return spec.build(data_dir, source, **options)
+    return spec.build(data_dir, source, download, **options)

@@ -19,7 +19,8 @@ are off limits (``tfds.features.Image`` encodes numpy images to PNG with ``tf.im
 are stored as raw ``Tensor(uint8)`` features. All tensors use ``Encoding.BYTES``: the default
 encoding goes through ``tf.train.Example``'s float_list, which is float32 and would silently round
 float64 data (ECG, ADBench). Nothing is downloaded: the raw files come through
-tfds' ``manual_dir`` (= the JAXAD data dir, read only) and GCS look-ups are switched off.
+tfds' ``manual_dir`` (the data dir, read only, or the download cache where an earlier
+``download=True`` put the files) and GCS look-ups are switched off.
 
 Examples keep file order (``disable_shuffling=True``), so ``load_with_tfds`` returns exactly what
 the plain readers of ``local.py`` return. Prepared data is cached under ``cache_dir("tfds")`` with
@@ -50,7 +51,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from jaxad.data import local
-from jaxad.data.paths import DatasetNotFoundError, cache_dir, resolve_data_dir
+from jaxad.data.paths import DatasetNotFoundError, cache_dir
 
 PathLike = str | os.PathLike
 
@@ -375,18 +376,24 @@ def prepare_with_tfds(name: str, data_dir: PathLike | None = None) -> tuple[str,
             return catalog, os.fspath(_tfds_home())
         sources = [p for pair in files.values() for p in pair]
         classes = builder_classes()
-        return _prepare(classes["fashion_mnist"], resolve_data_dir(data_dir), sources)
+        return _prepare(classes["fashion_mnist"], _root_of(sources[0]), sources)
     if kind == "ecg5000":
         source = local.ecg5000_file(data_dir)
         classes = builder_classes()
-        return _prepare(classes["ecg5000"], resolve_data_dir(data_dir), [source])
+        return _prepare(classes["ecg5000"], _root_of(source), [source])
     full, source = local.adbench_file(sub, data_dir)
     num_features = _npz_num_features(source)
     classes = builder_classes()
     config = classes["adbench_config"](
         name=full, num_features=num_features, description=f"ADBench {full}"
     )
-    return _prepare(classes["adbench"], resolve_data_dir(data_dir), [source], config=config)
+    return _prepare(classes["adbench"], _root_of(source), [source], config=config)
+
+
+def _root_of(source: Path) -> Path:
+    """The folder in the data-dir layout that holds ``source`` (the data dir or the download
+    cache, wherever the look-up found it): every file lies at <root>/<dataset folder>/<file>."""
+    return source.parent.parent
 
 
 def _npz_num_features(path: Path) -> int:
