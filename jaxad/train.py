@@ -35,6 +35,7 @@ from jaxad.methods import Method, get_method
 
 Hook = Callable[[Any, jax.Array], tuple[Any, dict[str, jax.Array]]]
 SHARD_CHOICES = ("auto", "seeds", "batch", "none")
+LOOP_CHOICES = ("auto", "scan", "host")
 # Rows scored per compiled call; bounds the activation memory of scoring huge inputs.
 SCORE_CHUNK = 65536
 # LLVM's expensive passes buy nothing measurable for these small dense programs on CPU yet cost
@@ -140,33 +141,63 @@ def batch_layout(n: int, batch_size: int) -> tuple[int, int]:
     return -(-n // rows), rows
 
 
-def make_epoch(method: Method, n: int, batch_size: int, hooks: Sequence[Hook],
-               placement: _Placement) -> Callable:
-    """The pure per-seed epoch ``(state, order, active, x) -> (state, metrics)``.
-
-    ``order`` (n,) int32 is this epoch's permutation of the rows. Batch weights are 1 for real
-    rows and 0 for the padding of the last batch, which repeats rows of the permutation so that
-    gathers stay in bounds."""
+def epoch_batches(orders: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Minibatches of one epoch from each seed's row order (n_seeds, n): indices
+    (n_seeds, n_batches, rows) int32 and weights (n_batches, rows), 1 for real rows and 0 for the
+    padding of the last batch, which repeats rows of the order so that gathers stay in bounds."""
+    n_seeds, n = orders.shape
     n_batches, rows = batch_layout(n, batch_size)
+    pad = n_batches * rows - n  # < rows <= n
+    idx = np.concatenate([orders, orders[:, :pad]], axis=1)
+    weights = (np.arange(n_batches * rows) < n).astype(np.float32)
+    return idx.reshape(n_seeds, n_batches, rows).astype(np.int32), weights.reshape(n_batches, rows)
+
+
+def make_step(method: Method, placement: _Placement) -> Callable:
+    """The pure per-seed step ``(state, batch_idx, batch_w, x) -> (state, metrics)``: gathers
+    the batch rows of x on the device and runs ``method.train_step``."""
+
+    def run_step(state, batch_idx, batch_w, x):
+        return method.train_step(state, {"x": placement.constrain_batch(x[batch_idx]), "w": batch_w})
+
+    return run_step
+
+
+def make_epoch_end(method: Method, hooks: Sequence[Hook]) -> Callable:
+    """The pure per-seed epoch end ``(state, x) -> (state, metrics)``: the method's
+    ``epoch_end`` then the extra hooks, their metrics merged."""
     end_hooks = ([method.epoch_end] if method.epoch_end else []) + list(hooks)
 
-    def run_epoch(state, order, active, x):
-        idx = jnp.resize(order, (n_batches * rows,)).reshape(n_batches, rows)
-        w = (jnp.arange(n_batches * rows) < n).astype(x.dtype).reshape(n_batches, rows)
+    def run_end(state, x):
+        metrics = {}
+        for hook in end_hooks:
+            state, extra = hook(state, x)
+            metrics.update(extra)
+        return state, metrics
 
+    return run_end
+
+
+def freeze_stopped(active, new, old):
+    """A stopped seed keeps its state; the others go on in the same program."""
+    return jax.tree.map(lambda a, b: jnp.where(active, a, b), new, old)
+
+
+def make_epoch(method: Method, n: int, hooks: Sequence[Hook], placement: _Placement) -> Callable:
+    """The pure per-seed epoch ``(state, idx, w, active, x) -> (state, metrics)``: one
+    ``lax.scan`` of ``make_step`` over the batches of ``epoch_batches``, then the epoch end.
+    Metrics are means over the real rows."""
+    step, end = make_step(method, placement), make_epoch_end(method, hooks)
+
+    def run_epoch(state, idx, w, active, x):
         def body(s, inputs):
-            batch_idx, batch_w = inputs
-            s, m = method.train_step(s, {"x": placement.constrain_batch(x[batch_idx]), "w": batch_w})
-            return s, (m, jnp.sum(batch_w))
+            s, m = step(s, *inputs, x)
+            return s, (m, jnp.sum(inputs[1]))
 
         new, (batch_metrics, counts) = jax.lax.scan(body, state, (idx, w))
         metrics = {k: jnp.sum(v * counts) / n for k, v in batch_metrics.items()}
-        for hook in end_hooks:
-            new, extra = hook(new, x)
-            metrics.update(extra)
-        # A stopped seed keeps its state; the others go on in the same program.
-        new = jax.tree.map(lambda a, b: jnp.where(active, a, b), new, state)
-        return new, metrics
+        new, end_metrics = end(new, x)
+        return freeze_stopped(active, new, state), {**metrics, **end_metrics}
 
     return run_epoch
 
@@ -216,34 +247,66 @@ def _check_finite(name: str, epoch: int, epochs: int, loss: np.ndarray, active: 
 def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequence[int] = (0,),
         progress: bool = True, hooks: Sequence[Hook] = (), stoppers: Sequence[Callable] = (),
         shard: str = "auto", on_epoch: Callable[[int, dict], None] | None = None,
-        desc: str | None = None) -> FitResult:
+        desc: str | None = None, data_per_seed: bool = False, loop: str = "auto") -> FitResult:
     """Train one model per seed, all seeds as one compiled program.
 
-    x_train: (n, ...) array (validated by the caller). ``config`` is the resolved method config
-    (``jaxad.methods.resolve_config``); its epochs / batch_size / patience / min_delta drive the
-    loop. ``stoppers`` are extra host-side rules ``(epoch, metrics) -> stop mask (n_seeds,)``.
+    x_train: (n, ...) array shared by all seeds (validated by the caller), or with
+    ``data_per_seed=True`` an (n_seeds, n, ...) array giving each member of the seed axis its own
+    training set of the same shape (e.g. one-class tasks x seeds as one program; seeds may then
+    repeat). ``config`` is the resolved method config (``jaxad.methods.resolve_config``); its
+    epochs / batch_size / patience / min_delta drive the loop. ``stoppers`` are extra host-side
+    rules ``(epoch, metrics) -> stop mask (n_seeds,)``.
+
+    ``loop``: 'scan' (an epoch is one compiled ``lax.scan``), 'host' (the host dispatches one
+    compiled step per batch, and several seeds train one after another) or 'auto': 'host' for
+    methods that set ``cpu_host_loop`` when running on CPU, else 'scan'.
     """
     method = get_method(method)
     seeds = tuple(int(s) for s in seeds)
     if not seeds:
         raise ValueError("seeds: expected at least one seed")
+    if loop not in LOOP_CHOICES:
+        raise ValueError(f"loop={loop!r}: expected one of {LOOP_CHOICES}")
+    if loop == "auto":
+        loop = "host" if method.cpu_host_loop and jax.default_backend() == "cpu" else "scan"
+    if loop == "host" and len(seeds) > 1:
+        parts = [fit(method, config, x_train[i] if data_per_seed else x_train, seeds=(seed,),
+                     progress=progress, hooks=hooks, stoppers=stoppers, shard=shard, on_epoch=on_epoch,
+                     desc=f"{desc or method.name} seed {seed}", loop="host")
+                 for i, seed in enumerate(seeds)]
+        return merge_fit_results(parts)
+    if data_per_seed and (np.ndim(x_train) < 2 or len(x_train) != len(seeds)):
+        raise ValueError(f"x_train: with data_per_seed=True expected shape (n_seeds={len(seeds)}, n, ...), "
+                         f"got {np.shape(x_train)}")
     start = time.perf_counter()
     epochs, batch_size = int(config["epochs"]), int(config["batch_size"])
-    n = len(x_train)
+    n = x_train.shape[1] if data_per_seed else len(x_train)
     placement = plan_placement(shard, len(seeds), batch_layout(n, batch_size)[1])
-    x = placement.replicated(jnp.asarray(x_train, dtype=jnp.float32))
-    states = placement.seeded(init_states(method, config, x, seeds))
+    x_host = np.asarray(x_train, dtype=np.float32)
+    x = placement.seeded(x_host) if data_per_seed else placement.replicated(x_host)
+    states = placement.seeded(init_states(method, config, x[0] if data_per_seed else x, seeds))
     active = np.ones(len(seeds), bool)
     active_on_device = placement.seeded(jnp.asarray(active))
     init_seconds = time.perf_counter() - start
 
-    epoch_fn = jax.vmap(make_epoch(method, n, batch_size, hooks, placement), in_axes=(0, 0, 0, None))
+    x_axis = 0 if data_per_seed else None
     compile_start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
-        lowered = jax.jit(epoch_fn, donate_argnums=(0,)).lower(
-            states, placement.seeded(epoch_orders(seeds, 0, n)), active_on_device, x)
-        compiled = lowered.compile(compiler_options=_compiler_options())
+        example_idx, example_w = epoch_batches(epoch_orders(seeds, 0, n), batch_size)
+        if loop == "scan":
+            epoch_fn = jax.vmap(make_epoch(method, n, hooks, placement), in_axes=(0, 0, None, 0, x_axis))
+            compiled = jax.jit(epoch_fn, donate_argnums=(0,)).lower(
+                states, placement.seeded(example_idx), example_w, active_on_device, x
+            ).compile(compiler_options=_compiler_options())
+        else:
+            step_fn = jax.vmap(make_step(method, placement), in_axes=(0, 0, None, x_axis))
+            end_fn = jax.vmap(make_epoch_end(method, hooks), in_axes=(0, x_axis))
+            step_c = jax.jit(step_fn, donate_argnums=(0,)).lower(
+                states, placement.seeded(example_idx[:, 0]), example_w[0], x
+            ).compile(compiler_options=_compiler_options())
+            end_c = jax.jit(end_fn).lower(states, x).compile(compiler_options=_compiler_options())
+            compiled = _host_epoch(step_c, end_c, placement, n)
     compile_seconds = time.perf_counter() - compile_start
 
     rules = list(stoppers)
@@ -255,8 +318,8 @@ def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequ
     bar = tqdm(range(epochs), desc=desc or method.name, disable=not progress, leave=False,
                unit="epoch", dynamic_ncols=True)
     for epoch in bar:
-        orders = placement.seeded(epoch_orders(seeds, epoch, n))
-        states, metrics = compiled(states, orders, active_on_device, x)
+        idx, w = epoch_batches(epoch_orders(seeds, epoch, n), batch_size)
+        states, metrics = compiled(states, placement.seeded(idx), w, active_on_device, x)
         metrics = {k: np.asarray(v, dtype=np.float64) for k, v in jax.device_get(metrics).items()}
         _check_finite(method.name, epoch, epochs, metrics["loss"], active, seeds)
         for k, v in metrics.items():
@@ -281,6 +344,46 @@ def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequ
         init_seconds=init_seconds, compile_seconds=compile_seconds, loop_seconds=loop_seconds,
         train_seconds=time.perf_counter() - start,
         sharding=placement.kind,
+    )
+
+
+def _host_epoch(step: Callable, end: Callable, placement: _Placement, n: int) -> Callable:
+    """An epoch with the same signature and metrics as the compiled scan, driven from the host:
+    one compiled step per batch, metric sums kept on the device. ``fit`` runs the host loop one
+    seed at a time and stops calling it once that seed stops, so ``active`` is always true here."""
+
+    def run_epoch(states, idx, w, active, x):
+        sums = None
+        for b in range(w.shape[0]):
+            states, metrics = step(states, idx[:, b], w[b], x)
+            weighted = {k: v * float(w[b].sum()) for k, v in metrics.items()}
+            sums = weighted if sums is None else {k: sums[k] + weighted[k] for k in sums}
+        states, end_metrics = end(states, x)
+        return states, {**{k: v / n for k, v in sums.items()}, **end_metrics}
+
+    return run_epoch
+
+
+def merge_fit_results(parts: Sequence[FitResult]) -> FitResult:
+    """One FitResult from single-seed fits (seeds trained one after another): states and
+    histories stacked on the seed axis (NaN-padded to the longest run), times added."""
+    epochs = max(len(next(iter(p.history.values()))) for p in parts)
+
+    def padded(h: np.ndarray) -> np.ndarray:
+        return np.concatenate([h, np.full((epochs - len(h), h.shape[1]), np.nan)]) if len(h) < epochs else h
+
+    first = parts[0]
+    return FitResult(
+        method=first.method, config=first.config, seeds=tuple(s for p in parts for s in p.seeds),
+        # Leaf by leaf under the first part's structure: each fit built its own (equal) static
+        # fields, the apply function and optimizer, which tree_map would call different trees.
+        states=jax.tree.unflatten(jax.tree.structure(first.states), [
+            jnp.concatenate(leaves) for leaves in zip(*[jax.tree.leaves(p.states) for p in parts])]),
+        history={k: np.concatenate([padded(p.history[k]) for p in parts], axis=1) for k in first.history},
+        epochs_run=np.concatenate([p.epochs_run for p in parts]),
+        compile_seconds=sum(p.compile_seconds for p in parts), init_seconds=sum(p.init_seconds for p in parts),
+        loop_seconds=sum(p.loop_seconds for p in parts), train_seconds=sum(p.train_seconds for p in parts),
+        sharding="none (seeds one after another)",
     )
 
 

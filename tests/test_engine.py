@@ -24,14 +24,15 @@ from jaxad.methods.base import FrozenConfig
 def _probe_init(rng, config, example):
     n = config["n"]
     return TrainState(step=jnp.zeros((), jnp.int32), params={"w": jnp.zeros(())}, model_state={},
-                      opt_state=(), rng=rng, extra={"counts": jnp.zeros(n), "batches": jnp.zeros(())},
+                      opt_state=(), rng=rng, extra={"counts": jnp.zeros(n), "batches": jnp.zeros(()), "total": jnp.zeros(())},
                       apply_fn=None, tx=None, config=FrozenConfig(config))
 
 
 def _probe_step(state, batch):
     idx = batch["x"][:, 0].astype(jnp.int32)
     counts = state.extra["counts"].at[idx].add(batch["w"])
-    extra = {**state.extra, "counts": counts, "batches": state.extra["batches"] + 1}
+    extra = {**state.extra, "counts": counts, "batches": state.extra["batches"] + 1,
+             "total": state.extra["total"] + jnp.sum(batch["x"][:, 0] * batch["w"])}
     loss = jnp.where(state.config["nan_at"] == state.step, jnp.nan, 1.0 / (1.0 + state.step))
     return state.replace(step=state.step + 1, extra=extra), {"loss": loss}
 
@@ -53,14 +54,25 @@ def rows(n):
     return np.arange(n, dtype=np.float32)[:, None]
 
 
+@pytest.mark.parametrize("loop", ["scan", "host"])
 @pytest.mark.parametrize("n, batch_size", [(10, 4), (10, 5), (7, 32), (1, 3)])
-def test_every_sample_seen_once_per_epoch(n, batch_size):
+def test_every_sample_seen_once_per_epoch(n, batch_size, loop):
     cfg = probe_config(n=n, batch_size=batch_size, epochs=3)
-    result = train.fit(PROBE, cfg, rows(n), seeds=(0, 1), progress=False)
+    result = train.fit(PROBE, cfg, rows(n), seeds=(0, 1), progress=False, loop=loop)
     counts = np.asarray(result.states.extra["counts"])
     np.testing.assert_array_equal(counts, np.full((2, n), 3.0))
     # the last partial batch is one more batch per epoch, never dropped
     assert np.asarray(result.states.extra["batches"]).tolist() == [3 * -(-n // min(batch_size, n))] * 2
+
+
+def test_data_per_seed_gives_each_member_its_own_data():
+    x = np.stack([rows(6), rows(6) + 100.0])  # (2 members, 6 rows, 1)
+    result = train.fit(PROBE, probe_config(n=106, epochs=2), x, seeds=(0, 0), data_per_seed=True,
+                       progress=False)
+    totals = np.asarray(result.states.extra["total"])
+    np.testing.assert_allclose(totals, [2 * 15.0, 2 * (15.0 + 600.0)])
+    with pytest.raises(ValueError, match="data_per_seed=True expected shape"):
+        train.fit(PROBE, probe_config(), rows(6), seeds=(0, 1), data_per_seed=True, progress=False)
 
 
 def test_same_seed_same_model_and_different_seeds_differ():
@@ -90,8 +102,9 @@ def test_hooks_run_after_each_epoch_and_report_metrics():
     np.testing.assert_allclose(result.history["x_mean"][:, 0], 4.5)
 
 
-def test_epoch_metrics_are_weighted_means_over_real_rows():
-    result = train.fit(PROBE, probe_config(epochs=1, batch_size=4), rows(10), progress=False)
+@pytest.mark.parametrize("loop", ["scan", "host"])
+def test_epoch_metrics_are_weighted_means_over_real_rows(loop):
+    result = train.fit(PROBE, probe_config(epochs=1, batch_size=4), rows(10), progress=False, loop=loop)
     # losses per batch 1, 1/2, 1/3 with 4, 4, 2 real rows
     expected = (4 * 1 + 4 * 0.5 + 2 / 3) / 10
     np.testing.assert_allclose(result.history["loss"][0, 0], expected, rtol=1e-6)
@@ -197,3 +210,34 @@ def test_unoptimised_init_compile_is_deterministic_and_equal_to_rounding(monkeyp
     for a, b, c in zip(jax.tree.leaves(fast), jax.tree.leaves(again), jax.tree.leaves(default)):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_allclose(a, c, rtol=1e-6, atol=1e-7)  # ~ float32 eps x init bound
+
+
+def test_host_loop_matches_scan_and_stacks_sequential_seeds():
+    x = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
+    cfg = resolve_config("ae", {"epochs": 3, "batch_size": 16})
+    scan = train.fit("ae", cfg, x, seeds=(0, 1), progress=False, loop="scan")
+    host = train.fit("ae", cfg, x, seeds=(0, 1), progress=False, loop="host")
+    assert host.sharding.startswith("none (seeds one after another)")
+    assert host.history["loss"].shape == scan.history["loss"].shape == (3, 2)
+    np.testing.assert_allclose(host.history["loss"], scan.history["loss"], rtol=1e-3)
+    # two different compilations of the same steps: equal up to float32 drift over 9 steps
+    np.testing.assert_allclose(train.fit_result_scores(host, x), train.fit_result_scores(scan, x), rtol=1e-2, atol=1e-4)
+
+
+def test_sequential_seeds_merge_pads_shorter_histories():
+    short = train.fit(PROBE, probe_config(epochs=2), rows(10), seeds=(0,), loop="host", progress=False)
+    long = train.fit(PROBE, probe_config(epochs=4), rows(10), seeds=(1,), loop="host", progress=False)
+    merged = train.merge_fit_results([short, long])
+    assert merged.seeds == (0, 1) and merged.epochs_run.tolist() == [2, 4]
+    assert merged.history["loss"].shape == (4, 2)
+    assert np.isnan(merged.history["loss"][2:, 0]).all() and np.isfinite(merged.history["loss"][:, 1]).all()
+    np.testing.assert_array_equal(np.asarray(merged.states.extra["counts"]), [np.full(10, 2.0), np.full(10, 4.0)])
+
+
+def test_conv_methods_use_the_host_loop_on_cpu():
+    x = np.random.default_rng(0).random((8, 4, 4, 1)).astype(np.float32)
+    cfg = resolve_config("conv_ae", {"epochs": 1, "batch_size": 4})
+    result = train.fit("conv_ae", cfg, x, seeds=(0, 1), progress=False)
+    assert result.sharding.startswith("none (seeds one after another)")
+    with pytest.raises(ValueError, match="loop='fast'"):
+        train.fit("conv_ae", cfg, x, loop="fast", progress=False)

@@ -99,16 +99,17 @@ def init(rng: jax.Array, config: Mapping[str, Any], example: jax.Array) -> Train
                              tx=adam(config), config=config)
 
 
-def train_step(state: TrainState, batch: dict[str, jax.Array]):
-    """One Adam step on the weighted mean reconstruction loss of ``batch``."""
-    x, w = batch["x"], batch["w"]
+def reconstruction_update(state: TrainState, inputs: jax.Array, targets: jax.Array, w: jax.Array):
+    """One optimizer step on the weighted mean reconstruction loss of ``targets`` from
+    ``inputs`` (the same array for a plain autoencoder, a corrupted copy for a denoising one).
+    Any model returning ``(recon, aux)`` works; batch statistics are updated when present."""
 
     def loss_fn(params):
         (recon, _), new_model_state = state.apply_fn(
-            {"params": params, **state.model_state}, x, train=True, mask=w > 0,
+            {"params": params, **state.model_state}, inputs, train=True, mask=w > 0,
             rngs={"dropout": state.step_rng()}, mutable=list(state.model_state),
         )
-        per_sample = losses.reconstruction_error(x, recon, state.config["loss"])
+        per_sample = losses.reconstruction_error(targets, recon, state.config["loss"])
         return losses.weighted_mean(per_sample, w), new_model_state
 
     (loss, new_model_state), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -117,6 +118,11 @@ def train_step(state: TrainState, batch: dict[str, jax.Array]):
     state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
                           model_state=new_model_state)
     return state, {"loss": loss}
+
+
+def train_step(state: TrainState, batch: dict[str, jax.Array]):
+    """One Adam step on the weighted mean reconstruction loss of ``batch``."""
+    return reconstruction_update(state, batch["x"], batch["x"], batch["w"])
 
 
 def reconstruct(state: TrainState, x: jax.Array) -> jax.Array:

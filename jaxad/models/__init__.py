@@ -4,6 +4,7 @@ Every model returns ``(output, aux)`` where ``aux`` is a dict of latents (``z`` 
 loss can use any of them without the model knowing which.
 """
 
+from jaxad.models.conv import ConvAE
 from jaxad.models.mlp import ACTIVATIONS, INITIALIZERS, MLP, DenseAE, dense
 
-__all__ = ["ACTIVATIONS", "INITIALIZERS", "MLP", "DenseAE", "dense"]
+__all__ = ["ACTIVATIONS", "INITIALIZERS", "MLP", "ConvAE", "DenseAE", "dense"]
