@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm  # tqdm.auto warns in Jupyter without ipywidgets
 
+from experiments.presets import applicable
 from experiments.run import _jsonable, run_experiment
 from jaxad.data import BUILTIN
 from jaxad.methods import METHODS
@@ -67,14 +68,16 @@ def results_table(rows: pd.DataFrame) -> str:
     means = stats.pivot(index="dataset", columns="method", values="mean")
     stds = stats.pivot(index="dataset", columns="method", values="std").fillna(0.0)
     methods = list(means.columns)
-    ranks = means.rank(axis=1, ascending=False).mean()
+    # ranks over the datasets every method ran on; '—' marks a method that cannot take a dataset
+    ranks = means.dropna().rank(axis=1, ascending=False).mean()
     seconds = rows.groupby("method")[["train_seconds", "score_seconds"]].sum().sum(axis=1)
     lines = ["| dataset | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
     for dataset in means.index:
-        cells = [f"{means.loc[dataset, m]:.3f} ± {stds.loc[dataset, m]:.3f}" for m in methods]
+        cells = ["—" if pd.isna(means.loc[dataset, m]) else f"{means.loc[dataset, m]:.3f} ± {stds.loc[dataset, m]:.3f}"
+                 for m in methods]
         lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
-    lines.append("| mean AUROC | " + " | ".join(f"{means[m].mean():.3f}" for m in methods) + " |")
-    lines.append("| mean rank | " + " | ".join(f"{ranks[m]:.2f}" for m in methods) + " |")
+    lines.append("| mean AUROC (its datasets) | " + " | ".join(f"{means[m].mean():.3f}" for m in methods) + " |")
+    lines.append("| mean rank (common datasets) | " + " | ".join(f"{ranks[m]:.2f}" for m in methods) + " |")
     lines.append("| total seconds | " + " | ".join(f"{seconds[m]:.1f}" for m in methods) + " |")
     return "\n".join(lines)
 
@@ -95,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --seeds {args.seeds}: expected an integer >= 1", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else DEFAULT_OUT / args.suite
-    cells = [(d, m) for d in SUITES[args.suite] for m in args.methods]
+    cells = [(d, m) for d in SUITES[args.suite] for m in args.methods if applicable(m, d)]
     rows = []
     for dataset, method in tqdm(cells, desc=f"{args.suite} suite", unit="cell"):
         rows += per_seed_rows(run_cell(out, dataset, method, args.seeds, args.data_dir))

@@ -36,7 +36,19 @@ SETUPS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
     # Schulze's Fashion-MNIST tutorial: class 0 normal, class 1 anomalous, Gaussian threshold.
     ("ae", "fashion_mnist"): {"data": {"normal_class": 0, "anomaly_classes": (1,)},
                               "eval": {"threshold": "mean_std", "k": 1.0}},
+    # The convolutional methods take the built-in digits as 8x8 images.
+    ("conv_ae", "digits"): {"data": {"images": True}},
+    ("dae", "digits"): {"data": {"images": True}},
 }
+
+
+def applicable(method: str, dataset: str) -> bool:
+    """Whether the method can take the dataset as set up here: tabular methods take every
+    dataset; image-only ones those whose setup gives images (Fashion-MNIST, digits as images)."""
+    m = get_method(method)
+    if 2 in m.input_ndims:
+        return True
+    return dataset == "fashion_mnist" or SETUPS.get((m.name, dataset), {}).get("data", {}).get("images", False)
 
 
 def parse_value(text: str) -> Any:

@@ -89,3 +89,29 @@ def test_fashion_mnist_german_task_quality_floor(shared_data_dir):
     # 2 of the 10 epochs: AUROC 0.89 here (0.94 after all 10, see README)
     assert m["auroc"] > 0.85 and m["precision"] > 0.75 and m["recall"] > 0.65
     assert np.isfinite(record["train_seconds"])
+
+
+def test_benchmark_cells_and_table_mark_methods_that_cannot_take_a_dataset():
+    import pandas as pd
+
+    from experiments import benchmark
+    from experiments.presets import applicable
+
+    assert applicable("ae", "wine") and applicable("conv_ae", "digits") and applicable("dae", "fashion_mnist")
+    assert not applicable("conv_ae", "wine") and not applicable("dae", "blobs2d")
+    rows = pd.DataFrame([
+        {"dataset": d, "method": m, "seed": s, "auroc": a, "ap": a, "train_seconds": 1.0, "score_seconds": 0.1}
+        for d, m, a in [("digits", "ae", 0.9), ("digits", "conv_ae", 0.8), ("wine", "ae", 0.7)] for s in (0, 1)])
+    md = benchmark.results_table(rows)
+    assert "| wine | 0.700 ± 0.000 | — |" in md
+    assert "| mean rank (common datasets) | 1.00 | 2.00 |" in md
+    assert "| total seconds | 4.4 | 2.2 |" in md
+
+
+def test_digits_as_images_for_the_convolutional_methods():
+    from jaxad.data import load_split
+
+    s = load_split("digits", images=True)
+    assert s.x_train.shape[1:] == (8, 8, 1) and 0.0 <= s.x_train.min() and s.x_train.max() <= 1.0
+    config, data, _ = presets.resolve_setup("dae", "digits")
+    assert data["images"] is True and config["noise_factor"] == 0.2

@@ -93,24 +93,42 @@ def _blobs2d(data_dir=None, source="auto", download=False, *, data_seed: int = 4
                    {"protocol": "one_class", "data_seed": data_seed, "scaling": None})
 
 
+def _sklearn_split(name: str, X: np.ndarray, c: np.ndarray, normal_class: int, protocol: str,
+                   test_size: float, anomaly_ratio: float, split_seed: int, scaling: str | None) -> ADSplit:
+    if normal_class not in set(c.tolist()):
+        raise ValueError(f"normal_class={normal_class!r}: expected one of {sorted(set(c.tolist()))}")
+    is_anomaly = c != normal_class
+    if protocol == "one_class":
+        s = splits.one_class_split(name, X, is_anomaly, test_size=test_size, seed=split_seed, scaling=scaling)
+    elif protocol == "contaminated":
+        s = splits.contaminated_split(name, X, is_anomaly, contamination=anomaly_ratio, seed=split_seed,
+                                      scaling=scaling)
+    else:
+        raise ValueError(f"protocol={protocol!r}: expected 'one_class' or 'contaminated'")
+    s.info["normal_class"] = normal_class
+    return s
+
+
 def _sklearn_builder(name: str):
     def build(data_dir=None, source="auto", download=False, *,
               normal_class: int = builtin.SKLEARN_SETS[name][1],
               protocol: str = "one_class", test_size: float = 0.3, anomaly_ratio: float = 0.1,
               split_seed: int = 0) -> ADSplit:
         X, c = builtin.sklearn_arrays(name)
-        if normal_class not in set(c.tolist()):
-            raise ValueError(f"normal_class={normal_class!r}: expected one of {sorted(set(c.tolist()))}")
-        is_anomaly = c != normal_class
-        if protocol == "one_class":
-            s = splits.one_class_split(name, X, is_anomaly, test_size=test_size, seed=split_seed)
-        elif protocol == "contaminated":
-            s = splits.contaminated_split(name, X, is_anomaly, contamination=anomaly_ratio, seed=split_seed)
-        else:
-            raise ValueError(f"protocol={protocol!r}: expected 'one_class' or 'contaminated'")
-        s.info["normal_class"] = normal_class
-        return s
+        return _sklearn_split(name, X, c, normal_class, protocol, test_size, anomaly_ratio, split_seed, "standard")
     return build
+
+
+def _digits(data_dir=None, source="auto", download=False, *, normal_class: int = 0,
+            protocol: str = "one_class", test_size: float = 0.3, anomaly_ratio: float = 0.1,
+            split_seed: int = 0, images: bool = False) -> ADSplit:
+    """scikit-learn's 8x8 digits: 64 standardised features, or with ``images=True`` images
+    (n, 8, 8, 1) in [0, 1] (pixel / 16) for the convolutional methods."""
+    X, c = builtin.sklearn_arrays("digits")
+    if images:
+        X = (X / 16.0).reshape(-1, 8, 8, 1)
+    return _sklearn_split("digits", X, c, normal_class, protocol, test_size, anomaly_ratio, split_seed,
+                          None if images else "standard")
 
 
 def _fashion_mnist(data_dir=None, source="auto", download=False, *, normal_class: int = 0,
@@ -159,8 +177,8 @@ def _spec(name, build, description, needs_files=False) -> DatasetSpec:
 
 DATASETS: dict[str, DatasetSpec] = {
     "blobs2d": _spec("blobs2d", _blobs2d, "OC-NN notebook: 2-D Gaussian blobs at +-2, uniform outliers"),
-    **{n: _spec(n, _sklearn_builder(n), f"scikit-learn {n}, normal = {builtin.SKLEARN_SETS[n][2]}")
-       for n in builtin.SKLEARN_SETS},
+    **{n: _spec(n, _digits if n == "digits" else _sklearn_builder(n),
+                f"scikit-learn {n}, normal = {builtin.SKLEARN_SETS[n][2]}") for n in builtin.SKLEARN_SETS},
     "fashion_mnist": _spec("fashion_mnist", _fashion_mnist, "Fashion-MNIST one-class (IDX files or tfds)", True),
     "ecg5000": _spec("ecg5000", _ecg5000, "ECG5000 as TensorFlow's autoencoder tutorial (ecg.csv)", True),
 }
