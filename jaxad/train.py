@@ -7,7 +7,12 @@
   ``jax.random.permutation`` cost 2.4 ms of a 6 ms ECG epoch (20 ms for 29 000 rows), numpy
   takes 0.05 ms (0.3 ms).
 * Seeds are a leading axis: ``vmap`` turns N seeds into one compiled program, and the epoch is
-  compiled once (ahead of time, so the compile time is measured) with the state donated.
+  compiled once (ahead of time, so the compile time is measured) with the state donated. Each
+  member of that axis may also get its own training set (``data_per_seed``: one-class tasks x
+  seeds as one program).
+* Convolutional methods on CPU (``Method.cpu_host_loop``) run a host loop of compiled steps
+  instead, seeds one after another: XLA's CPU backend is ~4x slower on convolutions inside a
+  compiled loop and with vmapped kernels. Same batches, same metrics, same results to rounding.
 * Several devices: the seed axis or the batch axis is sharded with ``jax.sharding`` over a 1-D
   mesh of all devices; XLA inserts the gradient all-reduce for the batch axis.
 * Per epoch, on the host: a tqdm bar with the loss, a NaN/inf guard that raises
@@ -271,15 +276,15 @@ def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequ
         raise ValueError(f"loop={loop!r}: expected one of {LOOP_CHOICES}")
     if loop == "auto":
         loop = "host" if method.cpu_host_loop and jax.default_backend() == "cpu" else "scan"
+    if data_per_seed and (np.ndim(x_train) < 2 or len(x_train) != len(seeds)):
+        raise ValueError(f"x_train: with data_per_seed=True expected shape (n_seeds={len(seeds)}, n, ...), "
+                         f"got {np.shape(x_train)}")
     if loop == "host" and len(seeds) > 1:
         parts = [fit(method, config, x_train[i] if data_per_seed else x_train, seeds=(seed,),
                      progress=progress, hooks=hooks, stoppers=stoppers, shard=shard, on_epoch=on_epoch,
                      desc=f"{desc or method.name} [{i + 1}/{len(seeds)}]", loop="host")
                  for i, seed in enumerate(seeds)]
         return merge_fit_results(parts)
-    if data_per_seed and (np.ndim(x_train) < 2 or len(x_train) != len(seeds)):
-        raise ValueError(f"x_train: with data_per_seed=True expected shape (n_seeds={len(seeds)}, n, ...), "
-                         f"got {np.shape(x_train)}")
     start = time.perf_counter()
     epochs, batch_size = int(config["epochs"]), int(config["batch_size"])
     n = x_train.shape[1] if data_per_seed else len(x_train)
@@ -308,7 +313,7 @@ def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequ
                 states, placement.seeded(example_idx[:, 0]), example_w[0], x
             ).compile(compiler_options=_compiler_options())
             end_c = jax.jit(end_fn).lower(states, x).compile(compiler_options=_compiler_options())
-            compiled = _host_epoch(step_c, end_c, placement, n)
+            compiled = _host_epoch(step_c, end_c, n)
     compile_seconds = time.perf_counter() - compile_start
 
     rules = list(stoppers)
@@ -349,7 +354,7 @@ def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequ
     )
 
 
-def _host_epoch(step: Callable, end: Callable, placement: _Placement, n: int) -> Callable:
+def _host_epoch(step: Callable, end: Callable, n: int) -> Callable:
     """An epoch with the same signature and metrics as the compiled scan, driven from the host:
     one compiled step per batch, metric sums kept on the device. ``fit`` runs the host loop one
     seed at a time and stops calling it once that seed stops, so ``active`` is always true here."""
