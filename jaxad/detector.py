@@ -16,20 +16,21 @@ from jaxad import train
 from jaxad.methods import get_method, resolve_config
 from jaxad.validation import as_float_array, check_contamination
 
-SCALERS = ("standard", "minmax", None)
+SCALERS = ("auto", "standard", "minmax", None)
 
 
 class Detector:
     """A jaxad method behind PyOD's detector API.
 
     Parameters: ``method`` (a name in ``jaxad.METHODS``), ``contamination`` in (0, 0.5]
-    (PyOD's default 0.1), ``seed``, ``scale`` ('standard' as PyOD's ``preprocessing=True``,
-    'minmax', or None) fitted on the training data, ``progress`` (tqdm bar over epochs), and any
+    (PyOD's default 0.1), ``seed``, ``scale`` fitted on the training data: 'standard' (as PyOD's
+    ``preprocessing=True``), 'minmax', None, or 'auto' (default: 'standard' for tables, None for
+    images, which the image methods expect in [0, 1]), ``progress`` (tqdm bar over epochs), and any
     key of the method's config (``Detector("ae", epochs=20, hidden=(32, 16))``).
     """
 
     def __init__(self, method: str = "ae", contamination: float = 0.1, seed: int = 0,
-                 scale: str | None = "standard", progress: bool = False, **config: Any):
+                 scale: str | None = "auto", progress: bool = False, **config: Any):
         self.method = method
         self.contamination = contamination
         self.seed = seed
@@ -66,10 +67,11 @@ class Detector:
 
     def _fit_scaler(self, X: np.ndarray) -> None:
         flat = X.reshape(len(X), -1)
-        if self.scale == "standard":
+        self.scale_ = ("standard" if X.ndim == 2 else None) if self.scale == "auto" else self.scale
+        if self.scale_ == "standard":
             self._shift = flat.mean(axis=0)
             self._scale = np.where(flat.std(axis=0) > 0, flat.std(axis=0), 1.0)
-        elif self.scale == "minmax":
+        elif self.scale_ == "minmax":
             self._shift = flat.min(axis=0)
             span = flat.max(axis=0) - self._shift
             self._scale = np.where(span > 0, span, 1.0)

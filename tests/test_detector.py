@@ -79,6 +79,13 @@ def test_image_input_for_dense_ae():
     assert d.decision_function(x).shape == (40,)
 
 
+def test_auto_scale_standardises_tables_and_leaves_images_alone():
+    assert Detector("ae", epochs=1, hidden=(4,)).fit(GOOD).scale_ == "standard"
+    images = np.random.default_rng(0).random((16, 8, 8, 1)).astype(np.float32)
+    d = Detector("conv_ae", epochs=1).fit(images)
+    assert d.scale_ is None and d.decision_function(images).shape == (16,)
+
+
 # ---------------------------------------------------------------- bad input, before training
 GOOD = np.random.default_rng(0).normal(size=(20, 3))
 
