@@ -49,6 +49,33 @@ def write_idx_gz(path: Path, array, magic: int | None = None) -> None:
         f.write(header + array.tobytes())
 
 
+def write_fake_fashion(folder: Path, rng, n_train: int, n_test: int) -> dict:
+    """Random Fashion-MNIST-shaped IDX .gz files in ``folder``; returns the arrays written."""
+    import numpy as np
+
+    fashion = {}
+    for split, prefix, n in (("train", "train", n_train), ("test", "t10k", n_test)):
+        x = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        y = rng.integers(0, 10, n).astype(np.int64)
+        write_idx_gz(folder / f"{prefix}-images-idx3-ubyte.gz", x)
+        write_idx_gz(folder / f"{prefix}-labels-idx1-ubyte.gz", y)
+        fashion[f"x_{split}"], fashion[f"y_{split}"] = x, y
+    return fashion
+
+
+def write_fake_ecg(path: Path, rng, labels) -> tuple:
+    """An ecg.csv of random full-precision float64 rows (a float32 round trip anywhere would
+    change them) with the given labels; returns (x, labels) as written."""
+    import numpy as np
+
+    x = rng.normal(size=(len(labels), 140))
+    y = np.asarray(labels, dtype=np.int64)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [",".join(repr(float(v)) for v in [*row, label]) for row, label in zip(x, y)]
+    path.write_text("\n".join(lines) + "\n")
+    return x, y
+
+
 @pytest.fixture
 def write_idx():
     """``write_idx(path, array, magic=None)``: see ``write_idx_gz``."""
@@ -68,20 +95,8 @@ def fake_data_dir(tmp_path: Path):
 
     rng = np.random.default_rng(0)
     root = tmp_path / "data"
-    fashion = {}
-    for split, prefix, n in (("train", "train", 12), ("test", "t10k", 5)):
-        x = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
-        y = rng.integers(0, 10, n).astype(np.int64)
-        write_idx_gz(root / "fashion_mnist" / f"{prefix}-images-idx3-ubyte.gz", x)
-        write_idx_gz(root / "fashion_mnist" / f"{prefix}-labels-idx1-ubyte.gz", y)
-        fashion[f"x_{split}"], fashion[f"y_{split}"] = x, y
-
-    # Full-precision float64 values: a float32 round trip anywhere would change them.
-    ecg_x = rng.normal(size=(7, 140))
-    ecg_y = np.array([1, 0, 1, 1, 0, 1, 0], dtype=np.int64)
-    (root / "ecg5000").mkdir(parents=True)
-    lines = [",".join(repr(float(v)) for v in [*row, label]) for row, label in zip(ecg_x, ecg_y)]
-    (root / "ecg5000" / "ecg.csv").write_text("\n".join(lines) + "\n")
+    fashion = write_fake_fashion(root / "fashion_mnist", rng, n_train=12, n_test=5)
+    ecg_x, ecg_y = write_fake_ecg(root / "ecg5000" / "ecg.csv", rng, [1, 0, 1, 1, 0, 1, 0])
 
     adbench = {}
     sets = {  # name -> (folder, X, y) with the mixed dtypes the real files have

@@ -19,7 +19,7 @@ import pytest
 
 from jaxad.data import download, load_split, local, read_raw, tfds_builders
 from jaxad.data.paths import ENV_CACHE_DIR, ENV_DATA_DIR, ENV_DOWNLOAD, DatasetNotFoundError
-from conftest import assert_same, write_idx_gz
+from conftest import assert_same, write_fake_ecg, write_fake_fashion
 
 FASHION_FILES = tuple(download.FASHION_MNIST_MD5)
 
@@ -55,18 +55,8 @@ def remote(tmp_path, monkeypatch):
     """
     rng = np.random.default_rng(1)
     base = tmp_path / "remote"
-    fashion = {}
-    for split, prefix, n in (("train", "train", 6), ("test", "t10k", 4)):
-        x = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
-        y = rng.integers(0, 10, n).astype(np.int64)
-        write_idx_gz(base / "fashion" / f"{prefix}-images-idx3-ubyte.gz", x)
-        write_idx_gz(base / "fashion" / f"{prefix}-labels-idx1-ubyte.gz", y)
-        fashion[f"x_{split}"], fashion[f"y_{split}"] = x, y
-    ecg_x = rng.normal(size=(5, 140))
-    ecg_y = np.array([1, 0, 1, 1, 0], dtype=np.int64)
-    (base / "tf").mkdir()
-    rows = [",".join(repr(float(v)) for v in [*row, label]) for row, label in zip(ecg_x, ecg_y)]
-    (base / "tf" / "ecg.csv").write_text("\n".join(rows) + "\n")
+    fashion = write_fake_fashion(base / "fashion", rng, n_train=6, n_test=4)
+    ecg_x, ecg_y = write_fake_ecg(base / "tf" / "ecg.csv", rng, [1, 0, 1, 1, 0])
     (base / "adbench").mkdir()
     campaign = (rng.normal(size=(9, 3)), (np.arange(9) % 3 == 0).astype(np.int64))
     np.savez(base / "adbench" / "5_campaign.npz", X=campaign[0], y=campaign[1])
