@@ -292,6 +292,8 @@ def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequ
     x_host = np.asarray(x_train, dtype=np.float32)
     x = placement.seeded(x_host) if data_per_seed else placement.replicated(x_host)
     states = placement.seeded(init_states(method, config, x[0] if data_per_seed else x, seeds))
+    if method.setup is not None:
+        states = jax.jit(jax.vmap(method.setup, in_axes=(0, 0 if data_per_seed else None)))(states, x)
     active = np.ones(len(seeds), bool)
     active_on_device = placement.seeded(jnp.asarray(active))
     init_seconds = time.perf_counter() - start
@@ -316,7 +318,7 @@ def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequ
             compiled = _host_epoch(step_c, end_c, n)
     compile_seconds = time.perf_counter() - compile_start
 
-    rules = list(stoppers)
+    rules = list(stoppers) + (list(method.stopping(config)) if method.stopping else [])
     if int(config.get("patience", 0)) > 0:
         rules.append(EarlyStopping("loss", int(config["patience"]), float(config["min_delta"])))
     history: dict[str, list[np.ndarray]] = {}

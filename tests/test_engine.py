@@ -241,3 +241,18 @@ def test_conv_methods_use_the_host_loop_on_cpu():
     assert result.sharding.startswith("none (seeds one after another)")
     with pytest.raises(ValueError, match="loop='fast'"):
         train.fit("conv_ae", cfg, x, loop="fast", progress=False)
+
+
+def test_method_setup_runs_once_on_the_training_data_and_stopping_rules_apply():
+    def setup(state, x):  # e.g. Deep SVDD's centre: a statistic of the training data
+        return state.replace(extra={**state.extra, "total": jnp.sum(x)})
+
+    def stopping(config):
+        return [lambda epoch, metrics: np.full(metrics["loss"].shape, epoch + 1 >= config["stop_at"])]
+
+    method = Method(name="probe", init=_probe_init, train_step=_probe_step, score=_probe_score,
+                    defaults={**PROBE.defaults, "stop_at": 3}, setup=setup, stopping=stopping)
+    result = train.fit(method, {**method.defaults, "epochs": 10}, rows(10), seeds=(0, 1), progress=False)
+    assert result.epochs_run.tolist() == [3, 3]
+    # setup put sum(rows) = 45 in total before 3 epochs added 45 each
+    np.testing.assert_allclose(np.asarray(result.states.extra["total"]), [45.0 * 4] * 2)

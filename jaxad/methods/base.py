@@ -123,6 +123,12 @@ class Method:
     input_ndims: tuple[int, ...] = (2, 4)
     presets: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
     description: str = ""
+    # setup(state, x_train) -> state: once after init, on the device, before the first epoch
+    # (Deep SVDD's centre c from a forward pass over the training data).
+    setup: Callable | None = None
+    # stopping(config) -> host-side stop rules ``(epoch, metrics) -> stop mask`` of the method's
+    # own (OC-NN's |delta r| < delta for `steps` epochs), added to fit's rules.
+    stopping: Callable[[Mapping[str, Any]], list] | None = None
     # On CPU, drive steps from the host and train seeds one after another (fit's loop='auto').
     # For convolutional models: XLA's CPU backend runs them ~4x slower inside a compiled loop
     # (conv_ae: 22 vs 5.7 ms a step) and ~4.7x slower with vmapped per-seed kernels, which
