@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from jaxad.methods import ae, conv_ae, dae, ocnn
+from jaxad.methods import ae, conv_ae, dae, deep_svdd, ocnn
 from jaxad.methods.base import FrozenConfig, Method, TrainState
 
-METHODS: dict[str, Method] = {m.name: m for m in (ae.METHOD, conv_ae.METHOD, dae.METHOD, ocnn.METHOD)}
+METHODS: dict[str, Method] = {m.name: m for m in (ae.METHOD, conv_ae.METHOD, dae.METHOD, ocnn.METHOD, deep_svdd.METHOD)}
 
 
 def get_method(name: str | Method) -> Method:

@@ -7,5 +7,6 @@ loss can use any of them without the model knowing which.
 from jaxad.models.conv import ConvAE
 from jaxad.models.mlp import ACTIVATIONS, INITIALIZERS, MLP, DenseAE, dense
 from jaxad.models.ocnn import OneClassNet
+from jaxad.models.svdd import DeepSVDDAutoencoder, DeepSVDDNet
 
-__all__ = ["ACTIVATIONS", "INITIALIZERS", "MLP", "ConvAE", "DenseAE", "OneClassNet", "dense"]
+__all__ = ["ACTIVATIONS", "INITIALIZERS", "MLP", "ConvAE", "DeepSVDDAutoencoder", "DeepSVDDNet", "DenseAE", "OneClassNet", "dense"]
