@@ -21,7 +21,6 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from tqdm import tqdm  # tqdm.auto warns in Jupyter without ipywidgets
 

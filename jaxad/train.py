@@ -409,7 +409,7 @@ def score(method: str | Method, states, x, *, chunk_size: int | None = None) -> 
     method = get_method(method)
     fn = _SCORE_FNS.setdefault(method.score, jax.jit(jax.vmap(method.score, in_axes=(0, None))))
     x = np.asarray(x, dtype=np.float32)
-    n, row_size = x.shape[0], max(1, int(np.prod(x.shape[1:])))
+    row_size = max(1, int(np.prod(x.shape[1:])))
     rows = chunk_size or max(256, min(SCORE_CHUNK, SCORE_CHUNK_ELEMENTS // row_size))
     n_seeds = len(jax.tree.leaves(states)[0])
     one_by_one = method.cpu_host_loop and jax.default_backend() == "cpu" and n_seeds > 1

@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
 from jaxad import losses
 from jaxad.methods.base import (
@@ -113,11 +112,7 @@ def reconstruction_update(state: TrainState, inputs: jax.Array, targets: jax.Arr
         return losses.weighted_mean(per_sample, w), new_model_state
 
     (loss, new_model_state), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
-    params = jax.tree.map(jnp.add, state.params, updates)
-    state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
-                          model_state=new_model_state)
-    return state, {"loss": loss}
+    return state.apply_gradients(grads, model_state=new_model_state), {"loss": loss}
 
 
 def train_step(state: TrainState, batch: dict[str, jax.Array]):

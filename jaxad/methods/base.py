@@ -98,6 +98,12 @@ class TrainState:
             config=FrozenConfig(config),
         )
 
+    def apply_gradients(self, grads, **changes) -> "TrainState":
+        """One optimizer step on ``grads`` (step + 1), with any other fields in ``changes``."""
+        updates, opt_state = self.tx.update(grads, self.opt_state, self.params)
+        return self.replace(step=self.step + 1, params=optax.apply_updates(self.params, updates),
+                            opt_state=opt_state, **changes)
+
     def step_rng(self) -> jax.Array:
         """A fresh key for this step: the constant rng folded with the step number."""
         return jax.random.fold_in(self.rng, self.step)
@@ -136,13 +142,19 @@ class Method:
     cpu_host_loop: bool = False
 
 
-def adam(config: Mapping[str, Any], lr_key: str = "lr") -> optax.GradientTransformation:
+def adam_l2(learning_rate, weight_decay: float = 0.0, eps: float = 1e-8) -> optax.GradientTransformation:
     """Adam with L2 weight decay added to the gradient (torch.optim.Adam's ``weight_decay``,
-    which PyOD and the authors' PyTorch code use), not AdamW's decoupled decay. ``adam_eps``
-    defaults to 1e-8 (PyTorch, optax); Keras uses 1e-7."""
-    wd = float(config.get("weight_decay", 0.0))
-    adam_tx = optax.adam(float(config[lr_key]), eps=float(config.get("adam_eps", 1e-8)))
-    return optax.chain(optax.add_decayed_weights(wd), adam_tx) if wd > 0 else adam_tx
+    which PyOD and the authors' PyTorch code use), not AdamW's decoupled decay.
+    ``learning_rate`` is a float or an optax schedule; ``eps`` 1e-8 is PyTorch's and optax's
+    (Keras uses 1e-7)."""
+    adam_tx = optax.adam(learning_rate, eps=eps)
+    return optax.chain(optax.add_decayed_weights(weight_decay), adam_tx) if weight_decay > 0 else adam_tx
+
+
+def adam(config: Mapping[str, Any], lr_key: str = "lr") -> optax.GradientTransformation:
+    """``adam_l2`` from a config's ``lr`` (or ``lr_key``), ``weight_decay`` and ``adam_eps``."""
+    return adam_l2(float(config[lr_key]), float(config.get("weight_decay", 0.0)),
+                   float(config.get("adam_eps", 1e-8)))
 
 
 def check_choice(config: Mapping[str, Any], key: str, choices) -> None:

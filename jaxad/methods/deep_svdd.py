@@ -54,7 +54,7 @@ import optax
 
 from jaxad import losses
 from jaxad.methods.base import (
-    TRAINING_DEFAULTS, Method, TrainState, check_choice, check_positive_int, check_range,
+    TRAINING_DEFAULTS, Method, TrainState, adam_l2, check_choice, check_positive_int, check_range,
     check_widths, validate_training,
 )
 from jaxad.models import ACTIVATIONS, INITIALIZERS
@@ -91,16 +91,17 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+def _phi_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    return {"hidden": tuple(config["hidden"]), "activation": config["activation"],
+            "output_activation": config["output_activation"], "initializer": config["initializer"]}
+
+
 def build_model(config: Mapping[str, Any]) -> DeepSVDDNet:
-    return DeepSVDDNet(hidden=tuple(config["hidden"]), activation=config["activation"],
-                       output_activation=config["output_activation"],
-                       initializer=config["initializer"])
+    return DeepSVDDNet(**_phi_settings(config))
 
 
 def build_autoencoder(config: Mapping[str, Any]) -> DeepSVDDAutoencoder:
-    return DeepSVDDAutoencoder(hidden=tuple(config["hidden"]), activation=config["activation"],
-                               output_activation=config["output_activation"],
-                               initializer=config["initializer"])
+    return DeepSVDDAutoencoder(**_phi_settings(config))
 
 
 def _check_milestones(config: Mapping[str, Any], key: str) -> None:
@@ -145,17 +146,11 @@ def milestone_lr(lr: float, milestones, epochs_done: jax.Array) -> jax.Array:
     return lr * jnp.power(LR_DECAY, passed)
 
 
-def _adam_l2(learning_rate, weight_decay: float, eps: float) -> optax.GradientTransformation:
-    """torch.optim.Adam with ``weight_decay`` (L2 added to the gradient), as the authors use."""
-    adam_tx = optax.adam(learning_rate, eps=eps)
-    return optax.chain(optax.add_decayed_weights(weight_decay), adam_tx) if weight_decay > 0 else adam_tx
-
-
 def make_optimizer(config: Mapping[str, Any]) -> optax.GradientTransformation:
     """Adam with L2 weight decay whose learning rate sits in the optimizer state
     (``opt_state.hyperparams["learning_rate"]``), so ``epoch_end`` can lower it at a milestone."""
     wd, eps = float(config["weight_decay"]), float(config["adam_eps"])
-    return optax.inject_hyperparams(lambda learning_rate: _adam_l2(learning_rate, wd, eps))(
+    return optax.inject_hyperparams(lambda learning_rate: adam_l2(learning_rate, wd, eps))(
         learning_rate=float(config["lr"]))
 
 
@@ -210,7 +205,7 @@ def pretrain(state: TrainState, x: jax.Array) -> tuple[Any, jax.Array]:
     params["encoder"] = state.params  # phi's own initialisation
     milestones = tuple(config["ae_lr_milestones"])
     schedule = lambda count: milestone_lr(float(config["ae_lr"]), milestones, count // n_batches)  # noqa: E731
-    tx = _adam_l2(schedule, float(config["ae_weight_decay"]), float(config["adam_eps"]))
+    tx = adam_l2(schedule, float(config["ae_weight_decay"]), float(config["adam_eps"]))
     weights = (jnp.arange(n_batches * rows) < n).astype(jnp.float32).reshape(n_batches, rows)
 
     def loss_fn(p, xb, w):
@@ -266,10 +261,7 @@ def train_step(state: TrainState, batch: dict[str, jax.Array]):
         return loss, dist
 
     (loss, dist), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
-    return state, {"loss": loss, "dist": losses.weighted_mean(dist, batch["w"])}
+    return state.apply_gradients(grads), {"loss": loss, "dist": losses.weighted_mean(dist, batch["w"])}
 
 
 def epoch_end(state: TrainState, x_train: jax.Array):

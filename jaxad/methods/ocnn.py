@@ -100,9 +100,7 @@ def train_step(state: TrainState, batch: dict[str, jax.Array]):
                                 losses.squared_weight_norm(params), cfg["weight_penalty"])
 
     loss, grads = jax.value_and_grad(loss_fn)(state.params)
-    updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
-    params = jax.tree.map(jnp.add, state.params, updates)
-    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), {"loss": loss}
+    return state.apply_gradients(grads), {"loss": loss}
 
 
 def update_radius(state: TrainState, x_train: jax.Array):
