@@ -98,10 +98,17 @@ class TrainState:
             config=FrozenConfig(config),
         )
 
-    def apply_gradients(self, grads, **changes) -> "TrainState":
-        """One optimizer step on ``grads`` (step + 1), with any other fields in ``changes``."""
-        updates, opt_state = self.tx.update(grads, self.opt_state, self.params)
-        return self.replace(step=self.step + 1, params=optax.apply_updates(self.params, updates),
+    def apply_gradients(self, grads, *, optimizer: str | None = None, advance: bool = True,
+                        **changes) -> "TrainState":
+        """One optimizer step on ``grads``, with any other fields in ``changes``.
+
+        ``optimizer`` names one of a ``param_groups.per_loss`` tx's optimizers (the others'
+        states are left as they are). ``advance=False`` keeps ``step`` for a second update in
+        the same training step (RSRAE+'s three losses, a BiGAN's D then E/G)."""
+        extra = {} if optimizer is None else {"optimizer": optimizer}
+        updates, opt_state = self.tx.update(grads, self.opt_state, self.params, **extra)
+        return self.replace(step=self.step + (1 if advance else 0),
+                            params=optax.apply_updates(self.params, updates),
                             opt_state=opt_state, **changes)
 
     def step_rng(self) -> jax.Array:
