@@ -45,10 +45,13 @@ def seed_thresholds(eval_opts, train_scores: np.ndarray, test_scores: np.ndarray
 
 def run_experiment(method: str, dataset: str, *, seeds: int = 5, data_dir=None,
                    overrides: dict[str, Any] | None = None, progress: bool = True,
-                   split=None, shard: str = "auto", download: bool = False) -> dict[str, Any]:
+                   split=None, shard: str = "auto", download: bool = False,
+                   on_fit=None) -> dict[str, Any]:
     """Train ``seeds`` models (seeds 0..N-1) and evaluate them; returns the results record.
 
     ``download=True`` fetches an absent local-file dataset from its official source first.
+    ``on_fit(result, split)`` is called with the ``FitResult`` and the split (for plots of the
+    trained states).
     """
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds={seeds!r}: expected an integer >= 1")
@@ -71,6 +74,8 @@ def run_experiment(method: str, dataset: str, *, seeds: int = 5, data_dir=None,
         thr = seed_thresholds(eval_opts, train_scores[i], test_scores[i])
         per_seed.append({**M.evaluate(split.y_test, test_scores[i], thr, positive=eval_opts["positive"]),
                          "threshold": thr})
+    if on_fit is not None:
+        on_fit(result, split)
     return {
         "method": m.name,
         "dataset": dataset,

@@ -71,7 +71,9 @@ def threshold(rule: str, *, train_scores=None, test_scores=None, contamination: 
 # ---------------------------------------------------------------- at a threshold
 
 def classification_metrics(y_true, scores, thresh: float, *, positive: str = "anomaly") -> dict[str, float]:
-    """Precision, recall, F1 and accuracy of ``score > thresh`` (flagged = anomaly).
+    """Precision, recall, F1 and accuracy of ``score > thresh`` (flagged = anomaly), and the
+    shares of normal and of anomalous rows flagged (``normal_flagged`` is the false-positive
+    rate, ``anomaly_flagged`` the detection rate, whatever ``positive`` is).
 
     ``positive='normal'`` scores the normal class as positive, as TensorFlow's ECG tutorial
     does (its "precision" is that of the rows it calls normal)."""
@@ -79,6 +81,8 @@ def classification_metrics(y_true, scores, thresh: float, *, positive: str = "an
         raise ValueError(f"positive={positive!r}: expected 'anomaly' or 'normal'")
     y = np.asarray(y_true).astype(int)
     pred = (np.asarray(scores) > thresh).astype(int)
+    shares = {"normal_flagged": float(np.mean(pred[y == 0])) if np.any(y == 0) else float("nan"),
+              "anomaly_flagged": float(np.mean(pred[y == 1])) if np.any(y == 1) else float("nan")}
     if positive == "normal":
         y, pred = 1 - y, 1 - pred
     tp = int(np.sum((pred == 1) & (y == 1)))
@@ -91,7 +95,7 @@ def classification_metrics(y_true, scores, thresh: float, *, positive: str = "an
                       RuntimeWarning, stacklevel=2)
     f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else float("nan")
     return {"precision": precision, "recall": recall, "f1": f1,
-            "accuracy": float(np.mean(pred == y))}
+            "accuracy": float(np.mean(pred == y)), **shares}
 
 
 def evaluate(y_true, scores, thresh: float | None = None, *, positive: str = "anomaly") -> dict[str, float]:

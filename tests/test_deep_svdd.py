@@ -64,7 +64,10 @@ def test_setup_centre_from_the_training_data_and_an_all_zero_feature_map(blob):
     state = deep_svdd.init(jax.random.PRNGKey(0), config, jnp.asarray(blob[:2]))
     assert np.isnan(np.asarray(state.extra["c"])).all()  # until setup
     ready = deep_svdd.setup(state, jnp.asarray(blob))
-    expected = losses.svdd_center(deep_svdd.embed(state, jnp.asarray(blob)), 0.1)
+    # phi sees the inputs standardised with the training data's statistics (standardize="auto")
+    np.testing.assert_allclose(ready.extra["inputs"]["mean"], blob.mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ready.extra["inputs"]["std"], blob.std(0), rtol=1e-5)
+    expected = losses.svdd_center(deep_svdd.embed(ready, jnp.asarray(blob)), 0.1)
     np.testing.assert_allclose(ready.extra["c"], expected)
     assert (np.abs(np.asarray(ready.extra["c"])) >= 0.1 - 1e-7).all()
     # all-zero weights map everything to 0: the centre is +eps, never 0, and training stays finite
@@ -160,7 +163,8 @@ def test_pretraining_lowers_the_reconstruction_loss_and_initialises_phi(blob):
     curve = np.asarray(result.states.extra["pretrain_loss"][0])
     assert curve.shape == (8,) and curve[-1] < 0.8 * curve[0]
     state0 = deep_svdd.init(jax.random.PRNGKey(0), config, jnp.asarray(blob[:2]))
-    pretrained, _ = deep_svdd.pretrain(state0, jnp.asarray(blob))
+    stats = deep_svdd.feature_stats(jnp.asarray(blob))
+    pretrained, _ = deep_svdd.pretrain(state0, deep_svdd.standardized(jnp.asarray(blob), stats))
     # the centre was computed from the pretrained phi
     ready = deep_svdd.setup(state0, jnp.asarray(blob))
     for a, b in zip(jax.tree.leaves(ready.params), jax.tree.leaves(pretrained)):

@@ -40,10 +40,14 @@ def test_classification_metrics_by_hand():
     y = np.array([0, 0, 0, 1, 1])
     s = np.array([0.1, 0.2, 0.9, 0.8, 0.3])
     out = M.classification_metrics(y, s, 0.5)  # flags rows 2 and 3
-    assert out == {"precision": 0.5, "recall": 0.5, "f1": 0.5, "accuracy": 0.6}
+    # one of three normals flagged (row 2), one of two anomalies (row 3)
+    assert out == pytest.approx({"precision": 0.5, "recall": 0.5, "f1": 0.5, "accuracy": 0.6,
+                                 "normal_flagged": 1 / 3, "anomaly_flagged": 0.5})
     normal = M.classification_metrics(y, s, 0.5, positive="normal")
     # predicted normal: rows 0, 1, 4 (two truly normal); normals: rows 0, 1, 2
     assert normal["precision"] == pytest.approx(2 / 3) and normal["recall"] == pytest.approx(2 / 3)
+    # the flagged shares do not depend on which class is called positive
+    assert normal["normal_flagged"] == out["normal_flagged"] and normal["anomaly_flagged"] == 0.5
 
 
 def test_strict_greater_than_threshold():

@@ -61,8 +61,56 @@ def test_training_stops_once_r_converges():
     ({"nu": 1.0}, "nu=1.0"),
     ({"delta": -0.1}, "delta=-0.1"),
     ({"steps": 0}, "steps=0"),
+    ({"fourier_dim": -1}, "fourier_dim=-1"),
+    ({"fourier_gamma": 0.0}, "fourier_gamma=0.0"),
+    ({"fourier_dim": 0, "hidden": ()}, "needs at least one hidden layer"),
+    ({"standardize": "yes"}, "standardize='yes'"),
 ])
 def test_bad_settings_raise_before_training(kwargs, message, monkeypatch):
     monkeypatch.setattr(jaxad.train, "fit", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained")))
     with pytest.raises(ValueError, match=message):
         Detector("ocnn", **kwargs).fit(np.zeros((10, 2)))
+
+
+def test_random_fourier_features_approximate_the_rbf_kernel():
+    from jaxad.models.ocnn import RandomFourierFeatures
+
+    x = jax.random.normal(jax.random.PRNGKey(1), (6, 3))
+    layer = RandomFourierFeatures(dim=20_000, gamma=0.5)
+    variables = layer.init(jax.random.PRNGKey(0), x)
+    assert set(variables) == {"constants"}  # fixed: nothing for the optimizer or the penalty
+    phi = layer.apply(variables, x)
+    kernel = np.exp(-0.5 * np.sum((np.asarray(x)[:, None] - np.asarray(x)[None]) ** 2, -1))
+    np.testing.assert_allclose(np.asarray(phi @ phi.T), kernel, atol=0.03)
+
+
+def test_setup_standardises_tables_and_sets_gamma_scale_and_training_leaves_the_features_fixed():
+    x = np.random.default_rng(0).normal(3.0, 2.0, size=(300, 4)).astype(np.float32)
+    config = resolve_config("ocnn", {"fourier_dim": 64})
+    state = ocnn.setup(ocnn.init(jax.random.PRNGKey(0), config, jnp.asarray(x[:2])), jnp.asarray(x))
+    np.testing.assert_allclose(state.extra["inputs"]["mean"], x.mean(0), rtol=1e-5)
+    # standardised inputs have variance 1, so gamma = 1 / (F * 1) and scale = sqrt(2 / F)
+    np.testing.assert_allclose(state.model_state["constants"]["fourier"]["scale"], np.sqrt(2 / 4), rtol=1e-4)
+    assert set(state.params) == {"output"} and "bias" not in state.params["output"]
+    stepped, _ = ocnn.train_step(state, {"x": jnp.asarray(x[:64]), "w": jnp.ones(64)})
+    assert not np.allclose(stepped.params["output"]["kernel"], state.params["output"]["kernel"])
+    for a, b in zip(jax.tree.leaves(stepped.model_state), jax.tree.leaves(state.model_state), strict=True):
+        np.testing.assert_array_equal(a, b)
+    # images (rank 4) keep their pixels under standardize="auto"
+    images = jnp.asarray(np.random.default_rng(1).uniform(size=(20, 4, 4, 1)), jnp.float32)
+    img_state = ocnn.setup(ocnn.init(jax.random.PRNGKey(0), config, images[:2]), images)
+    np.testing.assert_array_equal(img_state.extra["inputs"]["mean"], 0.0)
+
+
+def test_notebook_task_quality_floor():
+    """The seed notebook's 2-D task (blobs2d preset: nu 0.1, 256 Fourier features), 20 epochs."""
+    from jaxad.data import load_split
+
+    split = load_split("blobs2d")
+    config = resolve_config("ocnn", {"epochs": 20}, preset="blobs2d")
+    result = train.fit("ocnn", config, split.x_train, seeds=(0,), progress=False)
+    scores = train.fit_result_scores(result, split.x_test)[0]
+    flagged = scores > 0
+    assert jaxad.metrics.auroc(split.y_test, scores) >= 0.97
+    assert abs(flagged[split.y_test == 0].mean() - 0.1) <= 0.05
+    assert flagged[split.y_test == 1].mean() >= 0.9

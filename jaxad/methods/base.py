@@ -164,6 +164,30 @@ def adam(config: Mapping[str, Any], lr_key: str = "lr") -> optax.GradientTransfo
                    float(config.get("adam_eps", 1e-8)))
 
 
+def feature_stats(x: jax.Array) -> dict[str, jax.Array]:
+    """Per-feature mean and std of x (n, ...) -> {"mean", "std"} of shape x.shape[1:]; a
+    constant feature gets std 1, so standardising it gives 0, not NaN."""
+    mean, std = jnp.mean(x, axis=0), jnp.std(x, axis=0)
+    return {"mean": mean, "std": jnp.where(std > 1e-12, std, 1.0)}
+
+
+def standardized(x: jax.Array, stats: Mapping[str, jax.Array] | None) -> jax.Array:
+    """(x - mean) / std with ``feature_stats`` of the training data; None leaves x as it is."""
+    return x if stats is None else (x - stats["mean"]) / stats["std"]
+
+
+def wants_standardizing(setting, ndim: int) -> bool:
+    """A method's ``standardize`` setting: True, False, or "auto" = tables (rank 2) only, as
+    PyOD's deep detectors (``preprocessing=True``); images keep their [0, 1] pixels."""
+    return ndim == 2 if setting == "auto" else bool(setting)
+
+
+def check_standardize(config: Mapping[str, Any]) -> None:
+    value = config["standardize"]
+    if not (value is True or value is False or value == "auto"):
+        raise ValueError(f"standardize={value!r}: expected True, False or 'auto' (tables only)")
+
+
 def check_choice(config: Mapping[str, Any], key: str, choices) -> None:
     if config[key] not in choices:
         raise ValueError(f"{key}={config[key]!r}: expected one of {sorted(choices)}")
