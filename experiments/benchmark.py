@@ -1,12 +1,22 @@
 """Every method on every dataset of a suite, one results table.
 
-    python -m experiments.benchmark [--suite builtin] [--methods ae ...] [--seeds N]
-                                    [--data-dir DIR] [--out DIR]
+    python -m experiments.benchmark [--suite builtin|adbench] [--methods ae ... pyod_iforest ...]
+                                    [--seeds N] [--data-dir DIR] [--out DIR]
 
-The ``builtin`` suite needs no files (blobs2d, digits, breast_cancer, wine): it is the
-README's main job. Each (dataset, method) cell trains its N seeds as one vmapped program with
-the method's default config (no per-dataset tuning) and writes its run JSON atomically; a rerun
-skips the cells already written, so an interrupted run resumes where it stopped.
+Suites:
+
+* ``builtin`` needs no files (blobs2d, digits, breast_cancer, wine): the README's main job.
+* ``adbench``: every ADBench classical set in the data dir (``adbench_classical/*.npz``) with
+  ADBench's protocol: stratified 70/30 split (split seed 0, the same for every method), MinMax
+  fitted on train, sets above 10 000 rows subsampled to 10 000 (``--max-rows``), unsupervised
+  (the training part keeps its anomalies; labels never reach training).
+
+Methods: any jaxad method (default: every one that takes the suite's data) and, with the
+benchmark extra installed, PyOD baselines named ``pyod_*`` (``experiments.baselines``) on the
+identical arrays. Each (dataset, jaxad method) cell trains its N seeds as one vmapped program with
+the method's default config (no per-dataset tuning); a PyOD cell fits its seeds one by one. Every
+cell writes its JSON atomically; a rerun skips the cells already written, so an interrupted run
+resumes where it stopped.
 
 Outputs in --out: ``cells/*.json`` (one run record per cell), ``results.csv`` (one row per
 dataset, method, seed: auroc, ap, train_seconds, score_seconds), ``table.md`` (datasets x
@@ -24,27 +34,61 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm  # tqdm.auto warns in Jupyter without ipywidgets
 
+from experiments import baselines
 from experiments.presets import applicable
-from experiments.run import _jsonable, run_experiment
-from jaxad.data import BUILTIN
+from experiments.run import _jsonable, device_description, run_experiment
+from jaxad import metrics as M
+from jaxad.data import BUILTIN, load_split, resolve_data_dir
 from jaxad.methods import METHODS
 
-SUITES = {"builtin": BUILTIN}
+SUITES = ("builtin", "adbench")
 DEFAULT_OUT = Path("results") / "benchmark"
+ADBENCH_MAX_ROWS = 10_000
+
+
+def suite_datasets(suite: str, data_dir=None) -> list[str]:
+    """The dataset names of a suite; ``adbench`` lists ``adbench_classical/*.npz`` in the data dir
+    (ADBench's numbering order) and fails clearly when there is none."""
+    if suite == "builtin":
+        return list(BUILTIN)
+    root = resolve_data_dir(data_dir)
+    files = sorted((root / "adbench_classical").glob("*.npz"), key=lambda p: (int(p.stem.split("_")[0]), p.stem)) \
+        if root is not None and (root / "adbench_classical").is_dir() else []
+    if not files:
+        raise FileNotFoundError(f"--suite adbench: no adbench_classical/*.npz under data dir {root} "
+                                "(set --data-dir or JAXAD_DATA_DIR)")
+    return [f"adbench/{p.stem}" for p in files]
+
+
+def baseline_record(dataset: str, name: str, seeds: int, data_dir, data_options: dict) -> dict:
+    """A PyOD baseline's cell, in the shape of ``run_experiment``'s record."""
+    split = load_split(dataset, data_dir=data_dir, **data_options)
+    per_seed, train_s, score_s = [], 0.0, 0.0
+    for seed in range(seeds):
+        scores, t_fit, t_score = baselines.fit_score(name, split.x_train, split.x_test, seed)
+        per_seed.append(M.evaluate(split.y_test, scores))
+        train_s, score_s = train_s + t_fit, score_s + t_score
+    return {"method": name, "dataset": dataset, "config": data_options, "seeds": list(range(seeds)),
+            "metrics": M.summarize(per_seed), "train_seconds": train_s, "score_seconds": score_s,
+            "device": device_description()}
 
 
 def cell_path(out: Path, dataset: str, method: str) -> Path:
     return out / "cells" / f"{dataset.replace('/', '-')}__{method}.json"
 
 
-def run_cell(out: Path, dataset: str, method: str, seeds: int, data_dir) -> dict:
+def run_cell(out: Path, dataset: str, method: str, seeds: int, data_dir, data_options=None) -> dict:
     """Run one cell unless its JSON exists; write it atomically (temp file + rename)."""
     path = cell_path(out, dataset, method)
     if path.exists():
         record = json.loads(path.read_text())
         if len(record.get("seeds", [])) == seeds:
             return record
-    record = run_experiment(method, dataset, seeds=seeds, data_dir=data_dir, progress=True)
+    if method in baselines.BASELINES:
+        record = baseline_record(dataset, method, seeds, data_dir, data_options or {})
+    else:
+        record = run_experiment(method, dataset, seeds=seeds, data_dir=data_dir, progress=False,
+                                overrides=data_options)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(_jsonable(record), indent=2))
@@ -83,24 +127,45 @@ def results_table(rows: pd.DataFrame) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments.benchmark", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--suite", choices=sorted(SUITES), default="builtin")
-    parser.add_argument("--methods", nargs="+", default=sorted(METHODS), help="default: every method")
+    parser.add_argument("--suite", choices=SUITES, default="builtin")
+    parser.add_argument("--methods", nargs="+", default=None,
+                        help="jaxad methods and pyod_* baselines (default: every jaxad method)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--datasets", nargs="+", default=None,
+                        help="only these datasets of the suite (e.g. adbench/4_breastw)")
+    parser.add_argument("--max-rows", type=int, default=ADBENCH_MAX_ROWS, help="adbench: subsample larger sets")
     parser.add_argument("--out", default=None, help=f"default {DEFAULT_OUT}/<suite>")
     args = parser.parse_args(argv)
-    unknown = sorted(set(args.methods) - set(METHODS))
+    methods = args.methods or sorted(METHODS)
+    unknown = sorted(set(methods) - set(METHODS) - set(baselines.BASELINES))
     if unknown:
-        print(f"error: --methods {unknown}: unknown; expected some of {sorted(METHODS)}", file=sys.stderr)
+        print(f"error: --methods {unknown}: unknown; expected some of {sorted(METHODS)} "
+              f"or {list(baselines.BASELINES)}", file=sys.stderr)
+        return 2
+    if any(m in baselines.BASELINES for m in methods) and not baselines.available():
+        print("error: pyod_* baselines need PyOD and PyTorch: pip install 'jaxad[bench]'", file=sys.stderr)
         return 2
     if args.seeds < 1:
         print(f"error: --seeds {args.seeds}: expected an integer >= 1", file=sys.stderr)
         return 2
+    try:
+        datasets = suite_datasets(args.suite, args.data_dir)
+    except (FileNotFoundError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.datasets:
+        missing = sorted(set(args.datasets) - set(datasets))
+        if missing:
+            print(f"error: --datasets {missing}: not in the {args.suite} suite ({datasets})", file=sys.stderr)
+            return 2
+        datasets = [d for d in datasets if d in args.datasets]
+    data_options = {"max_rows": args.max_rows} if args.suite == "adbench" else {}
     out = Path(args.out) if args.out else DEFAULT_OUT / args.suite
-    cells = [(d, m) for d in SUITES[args.suite] for m in args.methods if applicable(m, d)]
+    cells = [(d, m) for d in datasets for m in methods if m in baselines.BASELINES or applicable(m, d)]
     rows = []
     for dataset, method in tqdm(cells, desc=f"{args.suite} suite", unit="cell"):
-        rows += per_seed_rows(run_cell(out, dataset, method, args.seeds, args.data_dir))
+        rows += per_seed_rows(run_cell(out, dataset, method, args.seeds, args.data_dir, data_options))
     frame = pd.DataFrame(rows)
     frame.to_csv(out / "results.csv", index=False)
     md = results_table(frame)

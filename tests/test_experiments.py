@@ -108,6 +108,42 @@ def test_benchmark_cells_and_table_mark_methods_that_cannot_take_a_dataset():
     assert "| total seconds | 4.4 | 2.2 |" in md
 
 
+def test_adbench_suite_lists_the_data_dir_in_adbench_order_and_resumes(fake_data_dir, tmp_path, monkeypatch):
+    from experiments import benchmark
+
+    assert benchmark.suite_datasets("adbench", fake_data_dir.root) == [
+        "adbench/1_alpha", "adbench/4_magic.gamma", "adbench/12_Beta"]
+    with pytest.raises(FileNotFoundError, match="no adbench_classical"):
+        benchmark.suite_datasets("adbench", tmp_path)
+    # a finished cell is read back, not run again
+    out = tmp_path / "bench"
+    calls = []
+    monkeypatch.setattr(benchmark, "run_experiment",
+                        lambda *a, **k: calls.append(a) or {"seeds": [0], "method": "ae", "dataset": "d"})
+    for _ in range(2):
+        benchmark.run_cell(out, "adbench/1_alpha", "ae", 1, fake_data_dir.root, {"max_rows": 10})
+    assert len(calls) == 1 and benchmark.cell_path(out, "adbench/1_alpha", "ae").exists()
+
+
+def test_benchmark_rejects_unknown_methods_and_missing_pyod(monkeypatch, capsys):
+    from experiments import baselines, benchmark
+
+    assert benchmark.main(["--methods", "nope"]) == 2
+    assert "unknown" in capsys.readouterr().err
+    monkeypatch.setattr(baselines, "available", lambda: False)
+    assert benchmark.main(["--methods", "pyod_iforest"]) == 2
+    assert "jaxad[bench]" in capsys.readouterr().err
+
+
+def test_pyod_baseline_cell_on_identical_splits(fake_data_dir):
+    pytest.importorskip("pyod", reason="PyOD baselines need the benchmark extra (pip install 'jaxad[bench]')")
+    from experiments import benchmark
+
+    record = benchmark.baseline_record("adbench/1_alpha", "pyod_iforest", 2, fake_data_dir.root, {})
+    assert record["method"] == "pyod_iforest" and len(record["metrics"]["auroc"]["per_seed"]) == 2
+    assert record["train_seconds"] > 0
+
+
 def test_digits_as_images_for_the_convolutional_methods():
     from jaxad.data import load_split
 
