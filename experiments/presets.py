@@ -3,7 +3,8 @@
 A setup has three flat sections whose keys never collide, so ``key=value`` on the command line
 finds its section by name: the method config (``jaxad.resolve_config``), the dataset options
 (``jaxad.data.load_split``) and the evaluation options (``EVAL_DEFAULTS``). A method preset
-named after the dataset (e.g. ``ae``'s ``ecg5000``) is used when present.
+named after the dataset (e.g. ``ae``'s ``ecg5000``) is used when present; a ``SETUPS`` entry
+may also set method keys (``"config"``), applied over the preset and under the overrides.
 """
 
 from __future__ import annotations
@@ -39,6 +40,28 @@ SETUPS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
     # The convolutional methods take the built-in digits as 8x8 images.
     ("conv_ae", "digits"): {"data": {"images": True}},
     ("dae", "digits"): {"data": {"images": True}},
+    # The OC-NN notebook's 2-D task: a point is flagged when r - y_hat > 0 (the decision rule of
+    # the paper), so the share of test normals flagged should be about nu.
+    ("ocnn", "blobs2d"): {"eval": {"threshold": "fixed", "threshold_value": 0.0}},
+    # Zenati et al.'s KDD Cup 99 protocol (bigan/run_kdd.py): flag the top 20 % of the test
+    # scores; precision, recall and F1 with the anomaly class (`normal.`) as positive.
+    **{(m, "kddcup99"): {"eval": {"threshold": "top_fraction", "contamination": 0.2}}
+       for m in ("efficient_gan", "ae", "deep_svdd")},
+    # The RSRAE seed notebook (../shared/seeds/000_rsrae_keras_20newsgroups.txt; the dataset's
+    # defaults are its pool and USE embeddings): Dense 64-128-256 (relu, output relu too), d = 10,
+    # Keras' Adam (lr 1e-3, epsilon 1e-7), batch 128, 10 epochs, MSE losses, A ~ N(0, 0.05^2)
+    # (Keras' random_normal), batch norm in inference mode (its train_step calls self.call
+    # without training=True, so Keras normalises with the initial moving statistics).
+    **{(m, "20newsgroups"): {"config": {
+        "hidden": (64, 128, 256), "intrinsic_size": 10, "activation": "relu", "lr": 1e-3,
+        "adam_eps": 1e-7, "batch_size": 128, "epochs": 10, "loss": "mse", "rsr_loss": "mse",
+        "rsr_init_std": 0.05, "batch_norm": "frozen", "network": "dense"}}
+       for m in ("rsrae", "rsrae_plus")},
+    # The plain autoencoder beside it: the same widths with a 10-d code instead of the RSR layer.
+    ("ae", "20newsgroups"): {"config": {
+        "hidden": (64, 128, 256, 10), "activation": "relu", "output_activation": "relu",
+        "batch_norm": True, "dropout": 0.0, "weight_decay": 0.0, "initializer": "keras", "lr": 1e-3,
+        "adam_eps": 1e-7, "batch_size": 128, "epochs": 10, "loss": "mse"}},
 }
 
 
@@ -93,7 +116,7 @@ def resolve_setup(method: str, dataset: str, overrides: Mapping[str, Any] | None
     setup = SETUPS.get((m.name, dataset), {})
     data_opts = {**spec.options, **setup.get("data", {})}
     eval_opts = {**EVAL_DEFAULTS, **setup.get("eval", {})}
-    method_over = {}
+    method_over = dict(setup.get("config", {}))
     for key, value in (overrides or {}).items():
         if key in data_opts:
             data_opts[key] = value

@@ -131,3 +131,127 @@ def sum_squared_error(x: jax.Array, recon: jax.Array) -> jax.Array:
     """Sum of squared errors per sample, the authors' autoencoder pretraining loss (summed over
     features, then averaged over the batch): (B, ...), (B, ...) -> (B,)."""
     return jnp.sum(jnp.square(_flat(x) - _flat(recon)), axis=1)
+
+
+# ---- RSRAE (Lai, Zou and Lerman, "Robust Subspace Recovery Layer for Unsupervised Anomaly
+# Detection", ICLR 2020; authors' code dmzou/RSRAE, RSRAE/model.py) ----------------------------
+# The RSR layer holds A (D, d) and maps a code z (B, D) to z_rsr = z A (B, d). Per-sample
+# functions return (B,); the train steps reduce them with ``weighted_mean``.
+
+
+def safe_l2_norm(v: jax.Array) -> jax.Array:
+    """Euclidean norm of each row, (B, k) -> (B,), whose gradient at an exact zero row is 0
+    instead of NaN (the subgradient), so a perfectly reconstructed row cannot poison a step."""
+    sq = jnp.sum(jnp.square(v), axis=1)
+    positive = sq > 0
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1.0)), 0.0)
+
+
+def _rsr_mse(diff: jax.Array) -> jax.Array:
+    return jnp.sum(jnp.square(diff), axis=1)
+
+
+def _rsr_l1(diff: jax.Array) -> jax.Array:
+    return jnp.sum(jnp.abs(diff), axis=1)
+
+
+# The authors' (and the notebook's) norm types, per sample, over the flattened features.
+# 'mse' / 'frobenius' (their 'MSE', 'Frob'): the squared L2 norm ||v||_2^2, summed over features
+# (not averaged), so its batch mean is ||X - X~||_F^2 / B; 'l1': ||v||_1; 'l21' (their 'L21',
+# 'LAD'): the L2 norm ||v||_2, not squared, so its batch sum is the L2,1 norm of the residuals.
+RSR_NORMS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "mse": _rsr_mse,
+    "frobenius": _rsr_mse,
+    "l1": _rsr_l1,
+    "l21": safe_l2_norm,
+}
+
+
+def rsr_norm(diff: jax.Array, norm: str = "l21") -> jax.Array:
+    """Per-sample residual norm of the named type over flattened features: (B, ...) -> (B,)."""
+    if norm not in RSR_NORMS:
+        raise ValueError(f"norm={norm!r}: expected one of {sorted(RSR_NORMS)}")
+    return RSR_NORMS[norm](_flat(diff))
+
+
+def rsr_reconstruction_error(x: jax.Array, recon: jax.Array, norm: str = "l21") -> jax.Array:
+    """L_AE per sample: the ``norm`` of x - x~ (authors' ``reconstruction_loss``): (B, ...) -> (B,)."""
+    return rsr_norm(x - recon, norm)
+
+
+def rsr_projection_error(z: jax.Array, z_rsr: jax.Array, A: jax.Array, norm: str = "l21") -> jax.Array:
+    """L_RSR1 per sample ("PCA error"): the ``norm`` of z - z_rsr A^T, the code minus its
+    back-projection from the subspace: z (B, D), z_rsr = z A (B, d), A (D, d) -> (B,).
+    Zero exactly when each z lies in span(A) and A has orthonormal columns."""
+    return rsr_norm(z - z_rsr @ A.T, norm)
+
+
+def rsr_orthogonality_loss(A: jax.Array) -> jax.Array:
+    """L_RSR2 = mean((A^T A - I_d)^2) over the d x d entries (authors' ``proj_error``):
+    zero exactly when A (D, d) has orthonormal columns. -> ()."""
+    d = A.shape[1]
+    return jnp.mean(jnp.square(A.T @ A - jnp.eye(d, dtype=A.dtype)))
+
+
+# The authors' cosine: each norm gets 1e-6 added (experiments.py), so an all-zero row scores 0.
+COSINE_EPS = 1e-6
+
+
+def negative_cosine_similarity(x: jax.Array, recon: jax.Array) -> jax.Array:
+    """-cos(x, x~) per sample over flattened features, the authors' anomaly score (higher =
+    more abnormal): -<x, x~> / ((||x~|| + 1e-6) (||x|| + 1e-6)), (B, ...), (B, ...) -> (B,)."""
+    a, b = _flat(x), _flat(recon)
+    dot = jnp.sum(a * b, axis=1)
+    return -dot / (jnp.linalg.norm(b, axis=1) + COSINE_EPS) / (jnp.linalg.norm(a, axis=1) + COSINE_EPS)
+
+
+# ---- BiGAN (Zenati et al., "Efficient GAN-Based Anomaly Detection", 2018; authors' code
+# houssamzenati/Efficient-GAN-Anomaly-Detection, bigan/run_kdd.py) ---------------------------
+# D sees pairs: (x, E(x)) labelled real (1) and (G(z), z) labelled fake (0). Losses are sigmoid
+# cross-entropies of D's logits (tf.nn.sigmoid_cross_entropy_with_logits: -log sigmoid(l) =
+# softplus(-l) against 1, softplus(l) against 0), averaged over the real rows (weights w).
+
+
+def bigan_discriminator_loss(logits_real: jax.Array, logits_fake: jax.Array, w: jax.Array) -> jax.Array:
+    """D's loss: CE(D(x, E(x)), 1) + CE(D(G(z), z), 0), each a weighted batch mean:
+    (B,), (B,), (B,) -> ()."""
+    return weighted_mean(jax.nn.softplus(-logits_real), w) + weighted_mean(jax.nn.softplus(logits_fake), w)
+
+
+def bigan_generator_loss(logits_fake: jax.Array, w: jax.Array) -> jax.Array:
+    """G's loss, the non-saturating CE(D(G(z), z), 1) (authors' ``loss_generator``): (B,), (B,) -> ()."""
+    return weighted_mean(jax.nn.softplus(-logits_fake), w)
+
+
+def bigan_encoder_loss(logits_real: jax.Array, w: jax.Array) -> jax.Array:
+    """E's loss, CE(D(x, E(x)), 0) (authors' ``loss_encoder``): E tries to make its pairs look
+    generated. (B,), (B,) -> ()."""
+    return weighted_mean(jax.nn.softplus(logits_real), w)
+
+
+def lp_distance(x: jax.Array, y: jax.Array, p: int = 1) -> jax.Array:
+    """||x - y||_p per sample over the flattened features (a norm, not its p-th power; the
+    authors' ``tf.norm(delta, ord=degree)``): (B, ...), (B, ...) -> (B,)."""
+    diff = jnp.abs(_flat(x) - _flat(y))
+    if p == 1:
+        return jnp.sum(diff, axis=1)
+    return jnp.sum(diff ** p, axis=1) ** (1.0 / p)
+
+
+def bigan_cross_entropy_score(logits_real: jax.Array) -> jax.Array:
+    """L_D(x) = CE(D(x, E(x)), 1) = softplus(-logit) per sample (Zenati et al., eq. 2's
+    sigma(D(x, E(x)), 1)): high where D finds the pair (x, E(x)) unlike the training pairs.
+    (B,) -> (B,)."""
+    return jax.nn.softplus(-logits_real)
+
+
+def bigan_feature_matching_score(features_real: jax.Array, features_recon: jax.Array) -> jax.Array:
+    """L_D(x) = ||f(x, E(x)) - f(G(E(x)), E(x))||_1 per sample, f = D's layer under the logit
+    (Zenati et al., feature-matching loss): (B, k), (B, k) -> (B,)."""
+    return lp_distance(features_real, features_recon, 1)
+
+
+def bigan_anomaly_score(recon_distance: jax.Array, discriminator_score: jax.Array, alpha: float = 0.9) -> jax.Array:
+    """A(x) = alpha * ||x - G(E(x))||_p + (1 - alpha) * L_D(x) (Zenati et al., eq. 1; alpha 0.9
+    = the authors' README weight w = 0.1 on L_D): (B,), (B,) -> (B,)."""
+    return alpha * recon_distance + (1.0 - alpha) * discriminator_score

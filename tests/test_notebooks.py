@@ -28,12 +28,24 @@ KERNEL = "python3"
 DEFAULT_OVERRIDES = {"EPOCHS": 2}
 OVERRIDES: dict[str, dict] = {
     "quickstart.ipynb": {"EPOCHS": 3, "DATASET": "breast_cancer", "PRINT_EVERY": 1},
+    "rsrae.ipynb": {"EPOCHS": 15, "PRINT_EVERY": 5},
+    "efficient_gan.ipynb": {"TRAIN_ROWS": 3000, "TEST_ROWS": 5000, "EPOCHS": 2},
 }
 # notebook -> {variable: (low, high)}: low < value <= high.
 EXPECTED: dict[str, dict[str, tuple[float, float]]] = {
     "quickstart.ipynb": {"auroc": (0.5, 1.0)},
+    "rsrae.ipynb": {"auroc": (0.7, 1.0)},
+    "efficient_gan.ipynb": {"auroc_fm": (0.0, 1.0)},  # runs end to end; quality: tests/test_efficient_gan.py
 }
 PROBE_MARK = "__JAXAD_NOTEBOOK_RESULT__"
+# notebook -> the file it reads from the data dir ($JAXAD_DATA_DIR, else ../shared/data): skipped
+# without it, and given DATA_DIR (if its parameters cell has one) with it.
+NEEDS_DATA: dict[str, str] = {"rsrae.ipynb": "20newsgroups/20news-bydate.tar.gz"}
+
+
+def _data_dir() -> Path:
+    env = os.environ.get("JAXAD_DATA_DIR")
+    return Path(env).expanduser() if env else NOTEBOOK_DIR.parents[1] / "shared" / "data"
 
 
 def _assigned_names(source: str) -> set[str]:
@@ -53,6 +65,8 @@ def _overrides(name: str, parameters_source: str) -> dict:
     else:
         assigned = _assigned_names(parameters_source)
         values = {k: v for k, v in DEFAULT_OVERRIDES.items() if k in assigned}
+    if name in NEEDS_DATA and "DATA_DIR" in _assigned_names(parameters_source):
+        values["DATA_DIR"] = str(_data_dir())
     values.update(json.loads(os.environ.get("JAXAD_NOTEBOOK_PARAMS", "{}")))
     return values
 
@@ -109,6 +123,9 @@ def test_notebook_is_stored_clean(path: Path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_runs(path: Path):
+    needed = NEEDS_DATA.get(path.name)
+    if needed and not (_data_dir() / needed).is_file():
+        pytest.skip(f"{path.name} needs {needed} in the data dir ({_data_dir()}); set JAXAD_DATA_DIR")
     nb = _prepare(path)
     env = dict(os.environ, MPLBACKEND="Agg", TQDM_DISABLE="1")
     client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name=KERNEL,

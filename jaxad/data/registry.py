@@ -1,7 +1,8 @@
 """Named datasets -> ``ADSplit``. ``load_split("ecg5000", data_dir=...)``.
 
 Built in (no files): ``blobs2d``, ``digits``, ``breast_cancer``, ``wine``. From the data dir:
-``fashion_mnist``, ``ecg5000``, ``adbench/<name>``. Local-file datasets load through
+``fashion_mnist``, ``ecg5000``, ``kddcup99``, ``adbench/<name>``, ``20newsgroups`` (texts embedded
+by ``jaxad.data.embed``). Local-file datasets load through
 tensorflow-datasets builders when tfds is installed (``source='auto'`` or ``'tfds'``) and
 through the plain readers otherwise (``source='files'``); both return the same arrays.
 
@@ -156,12 +157,42 @@ def _ecg5000(data_dir=None, source="auto", download=False, *, test_size: float =
                                           random_state=random_state, scaling=scaling)
 
 
+def _twenty_newsgroups(data_dir=None, source="auto", download=False, *, embedder: str = "use",
+                       normal: str = "sci.electronics", anomaly: str = "talk.politics.mideast",
+                       ratio: float = 0.1, seed: int = 123, remove=("headers", "footers")) -> ADSplit:
+    """The RSRAE seed notebook's transductive task (``text.notebook_pool``: 984 sci.electronics
+    posts + the first int(0.1 n) + 1 = 99 talk.politics.mideast posts, shuffled with seed 123),
+    embedded by ``embedder`` (``jaxad.data.embed``; "use" as the notebook's USE, or "tfidf",
+    "hub:<path>"). x_train = x_test = the pool; read from the tarball whatever ``source``."""
+    from jaxad.data import embed, text
+
+    embed.check_embedder(embedder)  # a bad embedder fails before the corpus is read
+    pool = text.notebook_pool(data_dir, normal=normal, anomaly=anomaly, ratio=ratio, seed=seed,
+                              remove=remove, download=download)
+    x = embed.embed(pool, embedder)
+    return ADSplit("20newsgroups", x, pool.labels, x, pool.labels,
+                   {"protocol": "transductive", "normal": pool.categories[0], "anomaly": pool.categories[1],
+                    "ratio": ratio, "n_normal": int((pool.labels == 0).sum()),
+                    "n_anomaly": int(pool.labels.sum()), "seed": seed, "remove": list(text.check_remove(remove)),
+                    "embedder": embedder, "corpus": pool.name, "scaling": None})
+
+
 def _adbench_builder(name: str):
     def build(data_dir=None, source="auto", download=False, *, split_seed: int = 0,
               test_size: float = 0.3, max_rows: int | None = None) -> ADSplit:
         X, y = read_raw(name, data_dir, source, download)
         return splits.adbench_split(name, X, y, seed=split_seed, test_size=test_size, max_rows=max_rows)
     return build
+
+
+def _kddcup99(data_dir=None, source="auto", download=False, *, split_seed: int = 42,
+              test_anomaly_ratio: float = 0.2, scaling: str | None = "minmax") -> ADSplit:
+    """Zenati et al.'s KDD Cup 99 protocol (``jaxad.data.kdd``); read by the plain reader
+    whatever ``source`` (there is no tfds builder for it)."""
+    from jaxad.data import kdd
+
+    return kdd.load_kddcup99(data_dir, download, split_seed=split_seed,
+                             test_anomaly_ratio=test_anomaly_ratio, scaling=scaling)
 
 
 def _defaults(fn) -> dict[str, Any]:
@@ -181,6 +212,9 @@ DATASETS: dict[str, DatasetSpec] = {
                 f"scikit-learn {n}, normal = {builtin.SKLEARN_SETS[n][2]}") for n in builtin.SKLEARN_SETS},
     "fashion_mnist": _spec("fashion_mnist", _fashion_mnist, "Fashion-MNIST one-class (IDX files or tfds)", True),
     "ecg5000": _spec("ecg5000", _ecg5000, "ECG5000 as TensorFlow's autoencoder tutorial (ecg.csv)", True),
+    "kddcup99": _spec("kddcup99", _kddcup99, "KDD Cup 99 10 %, normal. = anomaly (Zenati et al.'s split)", True),
+    "20newsgroups": _spec("20newsgroups", _twenty_newsgroups,
+                          "20 Newsgroups, RSRAE notebook: sci.electronics vs talk.politics.mideast, embedded", True),
 }
 BUILTIN = ("blobs2d", "digits", "breast_cancer", "wine")
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from jaxad.methods import ae, conv_ae, dae, deep_svdd, ocnn
+from jaxad.methods import ae, conv_ae, dae, deep_svdd, efficient_gan, ocnn, rsrae
 from jaxad.methods.base import FrozenConfig, Method, TrainState
 
-METHODS: dict[str, Method] = {m.name: m for m in (ae.METHOD, conv_ae.METHOD, dae.METHOD, ocnn.METHOD, deep_svdd.METHOD)}
+METHODS: dict[str, Method] = {m.name: m for m in (ae.METHOD, conv_ae.METHOD, dae.METHOD, ocnn.METHOD, deep_svdd.METHOD,
+                                                  rsrae.METHOD, rsrae.PLUS_METHOD, efficient_gan.METHOD)}
 
 
 def get_method(name: str | Method) -> Method:
