@@ -26,9 +26,13 @@ def rows():
     return np.random.default_rng(0).random((300, 6)).astype(np.float32)
 
 
+def init_state(config, x):
+    """Seed 0's state, initialised as the engine does (one compiled program: faster than eager)."""
+    return jax.tree.map(lambda a: a[0], train.init_states(eg.METHOD, config, jnp.asarray(x), (0,)))
+
+
 def fresh_state(x, **over):
-    config = resolve_config("efficient_gan", {"lr": 1e-3, **over})
-    return eg.init(jax.random.PRNGKey(0), config, jnp.asarray(x[:2]))
+    return init_state(resolve_config("efficient_gan", {"lr": 1e-3, **over}), x)
 
 
 def tree_equal(a, b) -> bool:
@@ -216,7 +220,7 @@ def test_each_step_keeps_only_its_own_networks_batch_statistics():
 def test_convolutional_bigan_trains_on_images():
     images = np.random.default_rng(0).random((6, 8, 8, 1)).astype(np.float32)  # small, same layers
     config = resolve_config("efficient_gan", {"latent_dim": 8}, preset="fashion_mnist")
-    state = eg.init(jax.random.PRNGKey(0), config, jnp.asarray(images[:2]))
+    state = init_state(config, images)
     x, w = jnp.asarray(images), jnp.array([1.0] * 5 + [0.0])
     after, m = STEP(state, {"x": x, "w": w})
     assert np.isfinite(float(m["loss"]))
