@@ -12,7 +12,6 @@ from jaxad.methods import get_method, resolve_config, rsrae
 from jaxad.metrics import auroc
 from jaxad.models.rsrae import RSRAE
 
-
 PLUS_STEP = jax.jit(rsrae.train_step_plus)
 
 
