@@ -41,7 +41,6 @@ and method found in ``--out``. Existing JSONs are skipped unless ``--overwrite``
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import sys
@@ -54,7 +53,7 @@ import jax
 import numpy as np
 
 from experiments.presets import parse_overrides
-from experiments.run import _jsonable, device_description
+from experiments.run import _jsonable, fit_fields
 from jaxad import metrics as M
 from jaxad import train
 from jaxad.methods import get_method, resolve_config
@@ -216,16 +215,9 @@ def run_cell(dataset: str, c: float, name: str, x: np.ndarray, labels: np.ndarra
         "metrics": metrics,
         "per_class": per_class,
         "published_auroc": PUBLISHED_AUROC.get((dataset, c)),
-        "train_seconds": result.train_seconds,
-        "compile_seconds": result.compile_seconds,
-        "score_seconds": score_seconds,
-        "epochs_run": result.epochs_run.tolist(),
-        "final_loss": result.history["loss"][-1].tolist(),
-        "device": device_description(),
-        "sharding": result.sharding,
+        **fit_fields(result, score_seconds),
         "split": {"pool": list(x_members.shape[1:]), "n_pool": int(x_members.shape[1]),
                   "anomalies": n_anomaly, "normal": int(x_members.shape[1] - n_anomaly)},
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
 
 

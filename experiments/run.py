@@ -82,6 +82,16 @@ def run_experiment(method: str, dataset: str, *, seeds: int = 5, data_dir=None,
         "config": {**config, **data_opts, **eval_opts},
         "seeds": list(range(seeds)),
         "metrics": M.summarize(per_seed),
+        **fit_fields(result, score_seconds),
+        "split": {"train": list(split.x_train.shape), "test": list(split.x_test.shape),
+                  "test_anomalies": int(split.y_test.sum()), **_jsonable(split.info)},
+    }
+
+
+def fit_fields(result: train.FitResult, score_seconds: float) -> dict[str, Any]:
+    """The fields every results record takes from a ``fit``: timings, epochs run, the final
+    loss per seed, the device and sharding, and the creation time."""
+    return {
         "train_seconds": result.train_seconds,
         "compile_seconds": result.compile_seconds,
         "score_seconds": score_seconds,
@@ -89,8 +99,6 @@ def run_experiment(method: str, dataset: str, *, seeds: int = 5, data_dir=None,
         "final_loss": result.history["loss"][-1].tolist(),
         "device": device_description(),
         "sharding": result.sharding,
-        "split": {"train": list(split.x_train.shape), "test": list(split.x_test.shape),
-                  "test_anomalies": int(split.y_test.sum()), **_jsonable(split.info)},
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
 
