@@ -31,33 +31,42 @@ import numpy as np
 COUNTERPARTS = {"ae": "pyod_autoencoder", "deep_svdd": "pyod_deepsvdd"}
 
 
-def _factories() -> dict[str, Callable[[int, int], object]]:
-    from pyod.models.auto_encoder import AutoEncoder
-    from pyod.models.deep_svdd import DeepSVDD
-    from pyod.models.ecod import ECOD
-    from pyod.models.iforest import IForest
-    from pyod.models.knn import KNN
-    from pyod.models.ocsvm import OCSVM
-
-    return {
-        "pyod_iforest": lambda seed, d: IForest(random_state=seed),
-        "pyod_ocsvm": lambda seed, d: OCSVM(),
-        "pyod_knn": lambda seed, d: KNN(),
-        "pyod_ecod": lambda seed, d: ECOD(),
-        "pyod_autoencoder": lambda seed, d: AutoEncoder(random_state=seed, verbose=0),
-        "pyod_deepsvdd": lambda seed, d: DeepSVDD(n_features=d, hidden_neurons=[64, 32], epochs=150,
-                                                  random_state=seed, verbose=0),
-    }
+def _factory(name: str) -> Callable[[int, int], object]:
+    """(seed, n_features) -> an unfitted PyOD detector. Imports only what ``name`` needs, so the
+    classical baselines run without PyTorch."""
+    if name == "pyod_iforest":
+        from pyod.models.iforest import IForest
+        return lambda seed, d: IForest(random_state=seed)
+    if name == "pyod_ocsvm":
+        from pyod.models.ocsvm import OCSVM
+        return lambda seed, d: OCSVM()
+    if name == "pyod_knn":
+        from pyod.models.knn import KNN
+        return lambda seed, d: KNN()
+    if name == "pyod_ecod":
+        from pyod.models.ecod import ECOD
+        return lambda seed, d: ECOD()
+    if name == "pyod_autoencoder":
+        from pyod.models.auto_encoder import AutoEncoder
+        return lambda seed, d: AutoEncoder(random_state=seed, verbose=0)
+    if name == "pyod_deepsvdd":
+        from pyod.models.deep_svdd import DeepSVDD
+        return lambda seed, d: DeepSVDD(n_features=d, hidden_neurons=[64, 32], epochs=150,
+                                        random_state=seed, verbose=0)
+    raise KeyError(f"baseline={name!r}: expected one of {list(BASELINES)}")
 
 
 BASELINES = ("pyod_iforest", "pyod_ocsvm", "pyod_knn", "pyod_ecod", "pyod_autoencoder", "pyod_deepsvdd")
+# PyOD's deep detectors are PyTorch models; the others need PyOD alone.
+TORCH_BASELINES = ("pyod_autoencoder", "pyod_deepsvdd")
 
 
-def available() -> bool:
-    """Whether PyOD (and PyTorch, for its deep detectors) can be imported."""
+def available(names=BASELINES) -> bool:
+    """Whether PyOD (and PyTorch, where one of ``names`` is a deep detector) can be imported."""
     try:
         import pyod  # noqa: F401
-        import torch  # noqa: F401
+        if set(names) & set(TORCH_BASELINES):
+            import torch  # noqa: F401
     except ImportError:
         return False
     return True
@@ -66,14 +75,12 @@ def available() -> bool:
 def fit_score(name: str, x_train: np.ndarray, x_test: np.ndarray, seed: int) -> tuple[np.ndarray, float, float]:
     """Fit baseline ``name`` on x_train (n, d) with ``seed``; -> (test scores (m,), train s, score s).
     PyOD's scores are higher = more abnormal, as jaxad's."""
-    factories = _factories()
-    if name not in factories:
-        raise KeyError(f"baseline={name!r}: expected one of {sorted(factories)}")
-    if name in ("pyod_autoencoder", "pyod_deepsvdd"):
+    make = _factory(name)
+    if name in TORCH_BASELINES:
         import torch
 
         torch.manual_seed(seed)
-    detector = factories[name](seed, x_train.shape[1])
+    detector = make(seed, x_train.shape[1])
     t0 = time.perf_counter()
     detector.fit(np.asarray(x_train, np.float32))
     train_seconds = time.perf_counter() - t0

@@ -1,7 +1,7 @@
 """Every method on every dataset of a suite, one results table.
 
-    python -m experiments.benchmark [--suite builtin|adbench] [--methods ae ... pyod_iforest ...]
-                                    [--seeds N] [--data-dir DIR] [--out DIR]
+    python -m experiments.benchmark [--suite builtin|adbench|all] [--methods ae ... pyod_iforest ...]
+                                    [--seeds N] [--data-dir DIR] [--out DIR] [--distributed]
 
 Suites:
 
@@ -10,6 +10,7 @@ Suites:
   ADBench's protocol: stratified 70/30 split (split seed 0, the same for every method), MinMax
   fitted on train, sets above 10 000 rows subsampled to 10 000 (``--max-rows``), unsupervised
   (the training part keeps its anomalies; labels never reach training).
+* ``all``: both.
 
 Methods: any jaxad method (default: every one that takes the suite's data) and, with the
 benchmark extra installed, PyOD baselines named ``pyod_*`` (``experiments.baselines``) on the
@@ -20,7 +21,13 @@ resumes where it stopped.
 
 Outputs in --out: ``cells/*.json`` (one run record per cell), ``results.csv`` (one row per
 dataset, method, seed: auroc, ap, train_seconds, score_seconds), ``table.md`` (datasets x
-methods, mean AUROC +- std, a mean-rank row and the total time per method).
+methods, mean AUROC +- std, a mean-rank row and the total time per method) and
+``auroc_boxplot.png`` (the per-dataset AUROC of each method, best median first).
+
+Several hosts: with ``--distributed`` every process (one per host, started by the cluster's
+launcher) calls ``jax.distributed.initialize()``, runs its share of the cells (cell i goes to
+process i mod process_count) on its own local devices, and waits at a barrier; process 0 then
+writes the tables. ``--out`` must be a folder every host sees (a shared file system).
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ from jaxad import metrics as M
 from jaxad.data import BUILTIN, load_split, resolve_data_dir
 from jaxad.methods import METHODS
 
-SUITES = ("builtin", "adbench")
+SUITES = ("builtin", "adbench", "all")
 DEFAULT_OUT = Path("results") / "benchmark"
 ADBENCH_MAX_ROWS = 10_000
 
@@ -51,6 +58,8 @@ def suite_datasets(suite: str, data_dir=None) -> list[str]:
     (ADBench's numbering order) and fails clearly when there is none."""
     if suite == "builtin":
         return list(BUILTIN)
+    if suite == "all":
+        return list(BUILTIN) + suite_datasets("adbench", data_dir)
     root = resolve_data_dir(data_dir)
     files = sorted((root / "adbench_classical").glob("*.npz"), key=lambda p: (int(p.stem.split("_")[0]), p.stem)) \
         if root is not None and (root / "adbench_classical").is_dir() else []
@@ -96,6 +105,17 @@ def run_cell(out: Path, dataset: str, method: str, seeds: int, data_dir, data_op
     return record
 
 
+def data_options_for(dataset: str, max_rows: int) -> dict:
+    """ADBench's protocol caps the rows; the built-in sets are small and take no options."""
+    return {"max_rows": max_rows} if dataset.startswith("adbench/") else {}
+
+
+def process_share(cells: list, index: int, count: int) -> list:
+    """The cells process ``index`` of ``count`` runs: every count-th one, so that each process
+    gets a mix of small and large datasets."""
+    return cells[index::count]
+
+
 def per_seed_rows(record: dict) -> list[dict]:
     n = len(record["seeds"])
     return [{"dataset": record["dataset"], "method": record["method"], "seed": seed,
@@ -125,6 +145,60 @@ def results_table(rows: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def auroc_boxplot(rows: pd.DataFrame, path: Path) -> None:
+    """A box per method of its per-dataset mean AUROC (seeds averaged), best median first."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    per_dataset = rows.groupby(["method", "dataset"])["auroc"].mean().reset_index()
+    order = per_dataset.groupby("method")["auroc"].median().sort_values(ascending=False).index
+    data = [per_dataset.loc[per_dataset["method"] == m, "auroc"].to_numpy() for m in order]
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(order) + 1.5), 4.0))
+    ax.boxplot(data, showmeans=True)
+    ax.set_xticks(range(1, len(order) + 1), list(order), rotation=30, ha="right")
+    ax.axhline(0.5, color="grey", lw=0.8, ls="--")
+    ax.set_ylabel("AUROC (mean over seeds), one point per dataset")
+    ax.set_title(f"{per_dataset['dataset'].nunique()} datasets, higher is better")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def write_outputs(rows: list[dict], out: Path, suite: str, seeds: int) -> None:
+    frame = pd.DataFrame(rows)
+    frame.to_csv(out / "results.csv", index=False)
+    md = results_table(frame)
+    (out / "table.md").write_text(md + "\n")
+    auroc_boxplot(frame, out / "auroc_boxplot.png")
+    print(f"\nAUROC (mean ± std over {seeds} seeds), {suite} suite:\n")
+    print(md)
+    print(f"\nwrote {out / 'results.csv'}, {out / 'table.md'} and {out / 'auroc_boxplot.png'}")
+
+
+def start_distributed() -> tuple[int, int]:
+    """jax.distributed.initialize() with the cluster's own settings (SLURM, Open MPI, TPU pods, or
+    the JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID variables read below);
+    -> (process index, process count)."""
+    import jax
+
+    env = os.environ
+    if "JAX_COORDINATOR_ADDRESS" in env:
+        jax.distributed.initialize(coordinator_address=env["JAX_COORDINATOR_ADDRESS"],
+                                   num_processes=int(env["JAX_NUM_PROCESSES"]),
+                                   process_id=int(env["JAX_PROCESS_ID"]))
+    else:
+        jax.distributed.initialize()
+    return jax.process_index(), jax.process_count()
+
+
+def wait_for_all_processes() -> None:
+    from jax.experimental import multihost_utils
+
+    multihost_utils.sync_global_devices("jaxad.benchmark: every cell written")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments.benchmark", description=__doc__.split("\n\n")[0])
     parser.add_argument("--suite", choices=SUITES, default="builtin")
@@ -136,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="only these datasets of the suite (e.g. adbench/4_breastw)")
     parser.add_argument("--max-rows", type=int, default=ADBENCH_MAX_ROWS, help="adbench: subsample larger sets")
     parser.add_argument("--out", default=None, help=f"default {DEFAULT_OUT}/<suite>")
+    parser.add_argument("--distributed", action="store_true",
+                        help="one process per host: jax.distributed.initialize(), cells shared out")
     args = parser.parse_args(argv)
     methods = args.methods or sorted(METHODS)
     unknown = sorted(set(methods) - set(METHODS) - set(baselines.BASELINES))
@@ -143,8 +219,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --methods {unknown}: unknown; expected some of {sorted(METHODS)} "
               f"or {list(baselines.BASELINES)}", file=sys.stderr)
         return 2
-    if any(m in baselines.BASELINES for m in methods) and not baselines.available():
-        print("error: pyod_* baselines need PyOD and PyTorch: pip install 'jaxad[bench]'", file=sys.stderr)
+    wanted = [m for m in methods if m in baselines.BASELINES]
+    if wanted and not baselines.available(wanted):
+        print(f"error: {wanted} need PyOD (and PyTorch for {list(baselines.TORCH_BASELINES)}): "
+              "pip install 'jaxad[bench]'", file=sys.stderr)
         return 2
     if args.seeds < 1:
         print(f"error: --seeds {args.seeds}: expected an integer >= 1", file=sys.stderr)
@@ -160,19 +238,27 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: --datasets {missing}: not in the {args.suite} suite ({datasets})", file=sys.stderr)
             return 2
         datasets = [d for d in datasets if d in args.datasets]
-    data_options = {"max_rows": args.max_rows} if args.suite == "adbench" else {}
     out = Path(args.out) if args.out else DEFAULT_OUT / args.suite
     cells = [(d, m) for d in datasets for m in methods if m in baselines.BASELINES or applicable(m, d)]
+    if not cells:
+        print(f"error: none of --methods {methods} takes a dataset of the {args.suite} suite", file=sys.stderr)
+        return 2
+    index, count = start_distributed() if args.distributed else (0, 1)
+    mine = process_share(cells, index, count)
     rows = []
-    for dataset, method in tqdm(cells, desc=f"{args.suite} suite", unit="cell"):
-        rows += per_seed_rows(run_cell(out, dataset, method, args.seeds, args.data_dir, data_options))
-    frame = pd.DataFrame(rows)
-    frame.to_csv(out / "results.csv", index=False)
-    md = results_table(frame)
-    (out / "table.md").write_text(md + "\n")
-    print(f"\nAUROC (mean ± std over {args.seeds} seeds), {args.suite} suite:\n")
-    print(md)
-    print(f"\nwrote {out / 'results.csv'} and {out / 'table.md'}")
+    for dataset, method in tqdm(mine, desc=f"{args.suite} suite" + (f" (process {index}/{count})" if count > 1 else ""),
+                                unit="cell"):
+        rows += per_seed_rows(run_cell(out, dataset, method, args.seeds, args.data_dir,
+                                       data_options_for(dataset, args.max_rows)))
+    if count > 1:
+        wait_for_all_processes()
+        if index != 0:
+            print(f"process {index}: {len(mine)} cells written to {out / 'cells'}; process 0 writes the tables")
+            return 0
+        # every other cell is on disk now: run_cell reads it back
+        rows = [row for d, m in cells for row in per_seed_rows(
+            run_cell(out, d, m, args.seeds, args.data_dir, data_options_for(d, args.max_rows)))]
+    write_outputs(rows, out, args.suite, args.seeds)
     return 0
 
 

@@ -33,7 +33,7 @@ DEFAULT_OUT = Path("results") / "runs"
 
 
 def device_description() -> str:
-    devices = jax.devices()
+    devices = jax.local_devices()
     return f"{devices[0].platform}:{devices[0].device_kind} x{len(devices)}"
 
 

@@ -25,6 +25,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -50,6 +51,10 @@ SCORE_CHUNK_ELEMENTS = 1 << 22
 # numbers, same speed).
 CPU_COMPILER_OPTIONS = {"xla_llvm_disable_expensive_passes": True}
 INIT_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0}
+# Training data larger than this (float32 bytes) is not put on the device whole: each epoch's
+# permuted batches stream from host memory in chunks of at most half of it (``fit``'s
+# ``device_budget_bytes``; the environment variable JAXAD_DEVICE_BUDGET_BYTES sets the default).
+DEVICE_BUDGET_BYTES = int(os.environ.get("JAXAD_DEVICE_BUDGET_BYTES", 1 << 30))
 
 
 class DivergenceError(FloatingPointError):
@@ -72,6 +77,8 @@ class FitResult:
     loop_seconds: float  # the epochs themselves (steady state)
     train_seconds: float  # all of fit: placement, init, compile, epochs
     sharding: str
+    start_epoch: int = 0  # epochs restored from a checkpoint (fit's checkpoint_dir)
+    data_placement: str = "device"  # "device" (the whole training set) or "streamed" (batches)
 
 
 class EarlyStopping:
@@ -124,7 +131,8 @@ def plan_placement(shard: str, n_seeds: int, batch_size: int) -> _Placement:
     count, 'batch' the batch size; 'auto' prefers seeds, then batch, else one device."""
     if shard not in SHARD_CHOICES:
         raise ValueError(f"shard={shard!r}: expected one of {SHARD_CHOICES}")
-    devices = jax.devices()
+    # this process's devices: under jax.distributed every host trains its own cells
+    devices = jax.local_devices()
     n_dev = len(devices)
     if shard == "none" or n_dev == 1:
         return _Placement("none")
@@ -254,7 +262,8 @@ def _check_finite(name: str, epoch: int, epochs: int, loss: np.ndarray, active: 
 def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequence[int] = (0,),
         progress: bool = True, hooks: Sequence[Hook] = (), stoppers: Sequence[Callable] = (),
         shard: str = "auto", on_epoch: Callable[[int, dict], None] | None = None,
-        desc: str | None = None, data_per_seed: bool = False, loop: str = "auto") -> FitResult:
+        desc: str | None = None, data_per_seed: bool = False, loop: str = "auto",
+        checkpoint_dir=None, checkpoint_every: int = 1, device_budget_bytes: int | None = None) -> FitResult:
     """Train one model per seed, all seeds as one compiled program.
 
     x_train: (n, ...) array shared by all seeds (validated by the caller), or with
@@ -267,6 +276,15 @@ def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequ
     ``loop``: 'scan' (an epoch is one compiled ``lax.scan``), 'host' (the host dispatches one
     compiled step per batch, and several seeds train one after another) or 'auto': 'host' for
     methods that set ``cpu_host_loop`` when running on CPU, else 'scan'.
+
+    ``checkpoint_dir``: save the run there every ``checkpoint_every`` epochs (and after the last)
+    and, when it already holds a checkpoint of this run, resume from the latest one (see
+    ``jaxad.checkpoint``); the results equal an uninterrupted run's bit for bit.
+    ``device_budget_bytes`` (default ``DEVICE_BUDGET_BYTES``, 1 GiB): training data larger than
+    this stays in host memory and each epoch's permuted batches stream to the device in chunks
+    (same batches, same results). A method's ``setup`` still sees the whole set once; a method
+    whose per-epoch hook reads the whole training set (OC-NN's radius) keeps it on the device,
+    with a warning.
     """
     method = get_method(method)
     seeds = tuple(int(s) for s in seeds)
@@ -282,7 +300,9 @@ def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequ
     if loop == "host" and len(seeds) > 1:
         parts = [fit(method, config, x_train[i] if data_per_seed else x_train, seeds=(seed,),
                      progress=progress, hooks=hooks, stoppers=stoppers, shard=shard, on_epoch=on_epoch,
-                     desc=f"{desc or method.name} [{i + 1}/{len(seeds)}]", loop="host")
+                     desc=f"{desc or method.name} [{i + 1}/{len(seeds)}]", loop="host",
+                     checkpoint_dir=None if checkpoint_dir is None else os.path.join(checkpoint_dir, f"member-{i}"),
+                     checkpoint_every=checkpoint_every, device_budget_bytes=device_budget_bytes)
                  for i, seed in enumerate(seeds)]
         return merge_fit_results(parts)
     start = time.perf_counter()
@@ -290,20 +310,50 @@ def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequ
     n = x_train.shape[1] if data_per_seed else len(x_train)
     placement = plan_placement(shard, len(seeds), batch_layout(n, batch_size)[1])
     x_host = np.asarray(x_train, dtype=np.float32)
-    x = placement.seeded(x_host) if data_per_seed else placement.replicated(x_host)
-    states = placement.seeded(init_states(method, config, x[0] if data_per_seed else x, seeds))
-    if method.setup is not None:
-        states = jax.jit(jax.vmap(method.setup, in_axes=(0, 0 if data_per_seed else None)))(states, x)
+    x_axis = 0 if data_per_seed else None
+    states = placement.seeded(init_states(method, config, x_host[0] if data_per_seed else x_host, seeds))
+    stream = streams_data(method, hooks, states, x_host, x_axis, device_budget_bytes)
+
+    def placed_data():
+        return placement.seeded(x_host) if data_per_seed else placement.replicated(x_host)
+
+    x = None if stream else placed_data()
+    rules = list(stoppers) + (list(method.stopping(config)) if method.stopping else [])
+    if int(config.get("patience", 0)) > 0:
+        rules.append(EarlyStopping("loss", int(config["patience"]), float(config["min_delta"])))
     active = np.ones(len(seeds), bool)
+    history: dict[str, list[np.ndarray]] = {}
+    epochs_run = np.zeros(len(seeds), int)
+    start_epoch, checkpoints = 0, None
+    if checkpoint_dir is not None:
+        from jaxad import checkpoint  # orbax is imported only when checkpointing
+
+        checkpoints = checkpoint.TrainingCheckpoints(checkpoint_dir, every=checkpoint_every, fingerprint=(
+            checkpoint.data_fingerprint(method.name, config, seeds, x_host, data_per_seed=data_per_seed,
+                                        hooks=len(hooks), stoppers=len(stoppers))))
+        resumed = checkpoints.restore(states)
+        if resumed is not None:
+            states, saved = resumed
+            start_epoch, active = int(saved["epochs_done"]), np.asarray(saved["active"], bool)
+            epochs_run = np.asarray(saved["epochs_run"], int)
+            history = {k: list(v) for k, v in saved["history"].items()}
+            for rule, rule_state in zip(rules, saved["rules"]):
+                checkpoint.set_rule_state(rule, rule_state)
+    if method.setup is not None and start_epoch == 0:
+        setup = jax.jit(jax.vmap(method.setup, in_axes=(0, x_axis)))
+        states = setup(states, x if x is not None else placed_data())  # streamed: on the device once
     active_on_device = placement.seeded(jnp.asarray(active))
     init_seconds = time.perf_counter() - start
 
-    x_axis = 0 if data_per_seed else None
     compile_start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
         example_idx, example_w = epoch_batches(epoch_orders(seeds, 0, n), batch_size)
-        if loop == "scan":
+        if stream:
+            compiled = compile_streamed_epoch(method, n, hooks, placement, states, x_host, example_w,
+                                              active_on_device, data_per_seed=data_per_seed, loop=loop,
+                                              budget=device_budget(device_budget_bytes))
+        elif loop == "scan":
             epoch_fn = jax.vmap(make_epoch(method, n, hooks, placement), in_axes=(0, 0, None, 0, x_axis))
             compiled = jax.jit(epoch_fn, donate_argnums=(0,)).lower(
                 states, placement.seeded(example_idx), example_w, active_on_device, x
@@ -318,33 +368,35 @@ def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequ
             compiled = _host_epoch(step_c, end_c, n)
     compile_seconds = time.perf_counter() - compile_start
 
-    rules = list(stoppers) + (list(method.stopping(config)) if method.stopping else [])
-    if int(config.get("patience", 0)) > 0:
-        rules.append(EarlyStopping("loss", int(config["patience"]), float(config["min_delta"])))
-    history: dict[str, list[np.ndarray]] = {}
-    epochs_run = np.zeros(len(seeds), int)
     loop_start = time.perf_counter()
-    bar = tqdm(range(epochs), desc=desc or method.name, disable=not progress, leave=False,
-               unit="epoch", dynamic_ncols=True)
-    for epoch in bar:
-        idx, w = epoch_batches(epoch_orders(seeds, epoch, n), batch_size)
-        states, metrics = compiled(states, placement.seeded(idx), w, active_on_device, x)
-        metrics = {k: np.asarray(v, dtype=np.float64) for k, v in jax.device_get(metrics).items()}
-        _check_finite(method.name, epoch, epochs, metrics["loss"], active, seeds)
-        for k, v in metrics.items():
-            history.setdefault(k, []).append(np.where(active, v, np.nan))
-        epochs_run += active
-        still = active.copy()
-        for rule in rules:
-            still &= ~np.asarray(rule(epoch, metrics), bool)
-        if not np.array_equal(still, active):
-            active, active_on_device = still, placement.seeded(jnp.asarray(still))
-        bar.set_postfix(loss=f"{np.nanmean(np.where(epochs_run > 0, metrics['loss'], np.nan)):.4g}")
-        if on_epoch is not None:
-            on_epoch(epoch, metrics)
-        if not active.any():
-            break
-    bar.close()
+    bar = tqdm(range(start_epoch, epochs if active.any() else start_epoch), desc=desc or method.name,
+               disable=not progress, leave=False, unit="epoch", dynamic_ncols=True, initial=start_epoch,
+               total=epochs)
+    try:
+        for epoch in bar:
+            idx, w = epoch_batches(epoch_orders(seeds, epoch, n), batch_size)
+            states, metrics = compiled(states, idx if stream else placement.seeded(idx), w, active_on_device, x)
+            metrics = {k: np.asarray(v, dtype=np.float64) for k, v in jax.device_get(metrics).items()}
+            _check_finite(method.name, epoch, epochs, metrics["loss"], active, seeds)
+            for k, v in metrics.items():
+                history.setdefault(k, []).append(np.where(active, v, np.nan))
+            epochs_run += active
+            still = active.copy()
+            for rule in rules:
+                still &= ~np.asarray(rule(epoch, metrics), bool)
+            if not np.array_equal(still, active):
+                active, active_on_device = still, placement.seeded(jnp.asarray(still))
+            bar.set_postfix(loss=f"{np.nanmean(np.where(epochs_run > 0, metrics['loss'], np.nan)):.4g}")
+            if on_epoch is not None:
+                on_epoch(epoch, metrics)
+            if checkpoints is not None and checkpoints.due(epoch + 1, epochs, finished=not active.any()):
+                checkpoints.save(epoch + 1, states, active=active, epochs_run=epochs_run, history=history, rules=rules)
+            if not active.any():
+                break
+    finally:
+        bar.close()
+        if checkpoints is not None:
+            checkpoints.close()
     jax.block_until_ready(states)
     loop_seconds = time.perf_counter() - loop_start
     return FitResult(
@@ -352,8 +404,123 @@ def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequ
         history={k: np.stack(v) for k, v in history.items()}, epochs_run=epochs_run,
         init_seconds=init_seconds, compile_seconds=compile_seconds, loop_seconds=loop_seconds,
         train_seconds=time.perf_counter() - start,
-        sharding=placement.kind,
+        sharding=placement.kind, start_epoch=start_epoch, data_placement="streamed" if stream else "device",
     )
+
+# ---------------------------------------------------------------- streaming from host memory
+
+def device_budget(device_budget_bytes: int | None) -> int:
+    """The device budget in bytes: ``device_budget_bytes``, else ``DEVICE_BUDGET_BYTES``."""
+    budget = DEVICE_BUDGET_BYTES if device_budget_bytes is None else device_budget_bytes
+    if isinstance(budget, bool) or not isinstance(budget, int | np.integer) or budget < 1:
+        raise ValueError(f"device_budget_bytes={budget!r}: expected a positive integer (bytes)")
+    return int(budget)
+
+
+def reads_last_argument(fn: Callable, *args) -> bool:
+    """Whether ``fn(*args)``'s traced program uses its last argument (an array, or a
+    ShapeDtypeStruct: nothing is computed)."""
+    closed = jax.make_jaxpr(fn)(*args)
+    last = closed.jaxpr.invars[-1]
+    used = [v for eqn in closed.jaxpr.eqns for v in eqn.invars] + list(closed.jaxpr.outvars)
+    return any(v is last for v in used)
+
+
+def streams_data(method: Method, hooks: Sequence[Hook], states, x_host: np.ndarray, x_axis,
+                 device_budget_bytes: int | None) -> bool:
+    """Whether ``fit`` streams the batches: the float32 training data exceeds the budget and no
+    per-epoch hook reads the whole set (one that does keeps it on the device, with a warning)."""
+    budget = device_budget(device_budget_bytes)
+    if x_host.nbytes <= budget:
+        return False
+    if method.epoch_end or hooks:
+        end_fn = jax.vmap(make_epoch_end(method, hooks), in_axes=(0, x_axis))
+        if reads_last_argument(end_fn, states, jax.ShapeDtypeStruct(x_host.shape, jnp.float32)):
+            warnings.warn(f"{method.name}: the per-epoch hook reads the whole training set, so it stays on "
+                          f"the device ({x_host.nbytes} bytes > device_budget_bytes={budget})",
+                          RuntimeWarning, stacklevel=3)
+            return False
+    return True
+
+
+def _weighted_means(batch_metrics: dict[str, jax.Array], counts: jax.Array, n: int) -> dict[str, jax.Array]:
+    """Epoch metrics from per-batch ones (n_seeds, n_batches) and real rows per batch, as the
+    compiled epoch computes them: sum(metric * rows) / n."""
+    return {k: jnp.sum(v * counts, axis=1) / n for k, v in batch_metrics.items()}
+
+
+_WEIGHTED_MEANS = jax.jit(_weighted_means, static_argnums=(2,))
+
+
+def compile_streamed_epoch(method: Method, n: int, hooks: Sequence[Hook], placement: _Placement, states,
+                           x_host: np.ndarray, example_w: np.ndarray, active, *, data_per_seed: bool,
+                           loop: str, budget: int) -> Callable:
+    """An epoch with the signature of the compiled one, ``(states, idx, w, active, x=None) ->
+    (states, metrics)`` but with host ``idx``, that keeps the training data in host memory.
+
+    The epoch's batches (the same ``epoch_batches`` as on the device) are gathered on the host
+    and put on the device a chunk at a time, each chunk a ``lax.scan`` of the same step over
+    its batches (one compiled program per chunk length: the full one and the epoch's last),
+    with stopped seeds frozen per chunk; chunks hold at most half the budget, so the next can
+    be gathered while one trains. With ``loop='host'`` a chunk is one batch and one compiled
+    step. The epoch end gets no data: ``fit`` streams only when no hook reads it."""
+    n_seeds = len(jax.tree.leaves(states)[0])
+    n_batches, rows = example_w.shape
+    sample_shape = x_host.shape[2:] if data_per_seed else x_host.shape[1:]
+    batch_bytes = n_seeds * rows * max(1, int(np.prod(sample_shape))) * 4
+    per_chunk = 1 if loop == "host" else int(np.clip(budget // (2 * batch_bytes), 1, n_batches))
+    step = make_step(method, placement)
+    options = _compiler_options()
+
+    def run_chunk(state, idx, w, active, xc):
+        new, batch_metrics = jax.lax.scan(lambda s, inputs: step(s, *inputs, xc), state, (idx, w))
+        return freeze_stopped(active, new, state), batch_metrics
+
+    def chunk_data(size):
+        return placement.seeded(np.zeros((n_seeds, size * rows, *sample_shape), np.float32))
+
+    local = np.arange(per_chunk * rows, dtype=np.int32).reshape(per_chunk, rows)
+    compiled = {}
+    for size in sorted({per_chunk, n_batches % per_chunk} - {0}):
+        if loop == "host":
+            step_c = jax.jit(jax.vmap(step, in_axes=(0, None, None, 0)), donate_argnums=(0,)).lower(
+                states, local[0], example_w[0], chunk_data(1)).compile(compiler_options=options)
+            compiled[size] = lambda s, idx, w, a, xc, step_c=step_c: _batch_axis(step_c(s, idx[0], w[0], xc))
+        else:
+            chunk_fn = jax.vmap(run_chunk, in_axes=(0, None, None, 0, 0))
+            compiled[size] = jax.jit(chunk_fn, donate_argnums=(0,)).lower(
+                states, local[:size], example_w[:size], active, chunk_data(size)).compile(compiler_options=options)
+    end = jax.vmap(make_epoch_end(method, hooks), in_axes=(0, 0 if data_per_seed else None))
+    x_shape = x_host.shape
+
+    def run_end(states, active):  # the hooks do not read x (streams_data), so XLA drops the zeros
+        new, metrics = end(states, jnp.zeros(x_shape, jnp.float32))
+        return jax.vmap(freeze_stopped)(active, new, states), metrics
+
+    end_c = jax.jit(run_end).lower(states, active).compile(compiler_options=options)
+    members = np.arange(n_seeds)[:, None]
+
+    def run_epoch(states, idx, w, active, x=None):
+        order = idx.reshape(n_seeds, -1)
+        parts = []
+        for b0 in range(0, n_batches, per_chunk):
+            size = min(per_chunk, n_batches - b0)
+            rows_now = order[:, b0 * rows:(b0 + size) * rows]
+            xc = x_host[members, rows_now] if data_per_seed else x_host[rows_now]
+            states, batch_metrics = compiled[size](states, local[:size], w[b0:b0 + size], active, placement.seeded(xc))
+            parts.append(batch_metrics)
+        batch_metrics = {k: jnp.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}
+        metrics = _WEIGHTED_MEANS(batch_metrics, jnp.asarray(w.sum(axis=1)), n)
+        states, end_metrics = end_c(states, active)
+        return states, {**metrics, **end_metrics}
+
+    return run_epoch
+
+
+def _batch_axis(out):
+    """(states, metrics) of one vmapped step with a batch axis of length 1 added to the metrics."""
+    states, metrics = out
+    return states, {k: v[:, None] for k, v in metrics.items()}
 
 
 def _host_epoch(step: Callable, end: Callable, n: int) -> Callable:
@@ -399,34 +566,38 @@ def merge_fit_results(parts: Sequence[FitResult]) -> FitResult:
 _SCORE_FNS: dict[Callable, Callable] = {}
 
 
-def score(method: str | Method, states, x, *, chunk_size: int | None = None) -> np.ndarray:
+def score(method: str | Method, states, x, *, chunk_size: int | None = None,
+          transform: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
     """Scores of every seed's model: x (n, ...) -> (n_seeds, n) float32 numpy.
 
     Rows go through in chunks (default: about ``SCORE_CHUNK_ELEMENTS`` input values, at most
     ``SCORE_CHUNK`` rows), each padded to the chunk size so one compilation serves all, which
-    keeps memory bounded. Methods with ``cpu_host_loop`` score one seed at a time on CPU, for
-    the same reason they train so. Non-finite scores raise ``DivergenceError``."""
+    keeps memory bounded: x is converted to float32 (or passed through ``transform``, e.g. the
+    Detector's scaling, which must return float32 rows of the same shape) a chunk at a time, so
+    no full-size copy of it is made. Methods with ``cpu_host_loop`` score one seed at a time on
+    CPU, for the same reason they train so. Non-finite scores raise ``DivergenceError``."""
     method = get_method(method)
     fn = _SCORE_FNS.setdefault(method.score, jax.jit(jax.vmap(method.score, in_axes=(0, None))))
-    x = np.asarray(x, dtype=np.float32)
+    x = np.asarray(x)
+    prepare = transform or (lambda chunk: np.asarray(chunk, dtype=np.float32))
     row_size = max(1, int(np.prod(x.shape[1:])))
     rows = chunk_size or max(256, min(SCORE_CHUNK, SCORE_CHUNK_ELEMENTS // row_size))
     n_seeds = len(jax.tree.leaves(states)[0])
     one_by_one = method.cpu_host_loop and jax.default_backend() == "cpu" and n_seeds > 1
     members = [jax.tree.map(lambda a, i=i: a[i:i + 1], states) for i in range(n_seeds)] if one_by_one else [states]
-    out = np.concatenate([_score_chunks(fn, member, x, rows) for member in members])
+    out = np.concatenate([_score_chunks(fn, member, x, rows, prepare) for member in members])
     if not np.isfinite(out).all():
         raise DivergenceError(f"{method.name}: scores are not finite (the model diverged or the "
                               "input is far outside the training range); no scores are returned.")
     return out
 
 
-def _score_chunks(fn: Callable, states, x: np.ndarray, rows: int) -> np.ndarray:
+def _score_chunks(fn: Callable, states, x: np.ndarray, rows: int, prepare: Callable) -> np.ndarray:
     if len(x) <= rows:
-        return np.asarray(fn(states, x))
+        return np.asarray(fn(states, prepare(x)))
     parts = []
     for start in range(0, len(x), rows):
-        chunk = x[start:start + rows]
+        chunk = prepare(x[start:start + rows])
         real = chunk.shape[0]
         if real < rows:  # pad so that every chunk reuses one compilation
             chunk = np.concatenate([chunk, np.repeat(chunk[-1:], rows - real, axis=0)])

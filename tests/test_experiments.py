@@ -130,7 +130,7 @@ def test_benchmark_rejects_unknown_methods_and_missing_pyod(monkeypatch, capsys)
 
     assert benchmark.main(["--methods", "nope"]) == 2
     assert "unknown" in capsys.readouterr().err
-    monkeypatch.setattr(baselines, "available", lambda: False)
+    monkeypatch.setattr(baselines, "available", lambda names=None: False)
     assert benchmark.main(["--methods", "pyod_iforest"]) == 2
     assert "jaxad[bench]" in capsys.readouterr().err
 

@@ -45,6 +45,7 @@ import logging
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -127,7 +128,17 @@ def builder_classes() -> dict[str, type]:
             **kwargs,
         )
 
-    class JaxadFashionMnist(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    class OneLineLog:
+        """tfds prints a banner and a done line around every preparation (with a progress bar per
+        split): a benchmark over 35 sets drowned in them. One line on stderr says the same."""
+
+        def _log_download_bytes(self) -> None:
+            print(f"jaxad: preparing the tfds copy of {self.name} in {self.data_dir} (once)", file=sys.stderr)
+
+        def _log_download_done(self) -> None:
+            pass
+
+    class JaxadFashionMnist(OneLineLog, tfds.core.GeneratorBasedBuilder, skip_registration=True):
         """Fashion-MNIST from the local IDX files; splits train (60000) and test (10000)."""
 
         name = "jaxad_fashion_mnist"
@@ -159,7 +170,7 @@ def builder_classes() -> dict[str, type]:
             for i, (image, label) in enumerate(zip(images, labels)):
                 yield i, {"image": image, "label": int(label)}
 
-    class JaxadEcg5000(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    class JaxadEcg5000(OneLineLog, tfds.core.GeneratorBasedBuilder, skip_registration=True):
         """ECG5000 heartbeats from ecg.csv; one split, train (4998); label 1 = normal."""
 
         name = "jaxad_ecg5000"
@@ -191,7 +202,7 @@ def builder_classes() -> dict[str, type]:
 
         num_features: int = 0
 
-    class JaxadAdbench(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    class JaxadAdbench(OneLineLog, tfds.core.GeneratorBasedBuilder, skip_registration=True):
         """ADBench sets from their npz files, one BuilderConfig per set; one split, train.
 
         The configs are made at run time (``AdbenchConfig(name=..., num_features=...)``) because
@@ -246,6 +257,19 @@ def source_fingerprint(paths: list[Path]) -> str:
 
 
 @contextlib.contextmanager
+def _no_tfds_progress_bars() -> Iterator[None]:
+    """tfds' per-split preparation bars off for the block, then back as they were."""
+    from tensorflow_datasets.core.utils import tqdm_utils
+
+    before = getattr(tqdm_utils, "_active", True)
+    tqdm_utils.display_progress_bar(False)
+    try:
+        yield
+    finally:
+        tqdm_utils.display_progress_bar(before)
+
+
+@contextlib.contextmanager
 def _quiet_absl() -> Iterator[None]:
     """Hide absl's 'Using custom data configuration' warning, expected for run-time configs."""
     logger = logging.getLogger("absl")
@@ -287,12 +311,13 @@ def _prepare(cls, raw_dir: Path, sources: list[Path], config=None) -> tuple[str,
         builder = make()
     if not prepared(builder):
         builder.info.metadata[FINGERPRINT_KEY] = fingerprint  # written with dataset_info
-        builder.download_and_prepare(
-            download_config=tfds.download.DownloadConfig(
-                manual_dir=os.fspath(raw_dir),
-                try_download_gcs=False,  # never go online; everything is local
+        with _no_tfds_progress_bars():
+            builder.download_and_prepare(
+                download_config=tfds.download.DownloadConfig(
+                    manual_dir=os.fspath(raw_dir),
+                    try_download_gcs=False,  # never go online; everything is local
+                )
             )
-        )
     config_part = f"/{config.name}" if config is not None else ""
     return f"{builder.name}{config_part}:{builder.version}", os.fspath(root)
 
