@@ -198,7 +198,8 @@ def test_joint_step_minimises_the_weighted_sum():
 def test_quality_floor_on_a_subspace_with_outliers_and_same_seed_same_scores(name):
     x, y = subspace_data()
     config = resolve_config(name, {"epochs": 30, "hidden": (32, 16), "intrinsic_size": 3, "lr": 1e-3,
-                                   "activation": "leaky_relu", "output_activation": "linear", "batch_size": 64})
+                                   "activation": "leaky_relu", "output_activation": "linear", "batch_size": 64,
+                                   "score_type": "cosine"})
     a = train.fit(name, config, x, seeds=(0, 1), progress=False)
     b = train.fit(name, config, x, seeds=(0, 1), progress=False)
     scores = train.score(name, a.states, x)
@@ -337,3 +338,20 @@ def test_paper_cell_trains_classes_x_seeds_as_one_fit_and_writes_a_record(tmp_pa
     paper.write_json(record, paper.record_path(tmp_path, "20newsgroups", 0.5, "rsrae_plus"))
     table = paper.table(tmp_path, "20newsgroups")
     assert "| 0.5 |" in table and "2 classes x 2 seeds, 3 epochs" in table
+
+
+def test_auto_score_is_the_cosine_on_normalised_rows_and_the_error_on_raw_ones():
+    rng = np.random.default_rng(0)
+    raw = rng.normal(size=(40, 6)).astype(np.float32) * 3.0
+    unit = raw / np.linalg.norm(raw, axis=1, keepdims=True)
+    unit[0] = 0.0  # an empty document's TF-IDF row
+    config = resolve_config("rsrae", {"hidden": (8,), "intrinsic_size": 2})
+    assert config["score_type"] == "auto"
+    state = rsrae.init(jax.random.PRNGKey(0), config, jnp.asarray(unit[:2]))
+    for data, normalized in ((unit, True), (raw, False), (unit * 1.01, False)):
+        fitted = rsrae.setup(state, jnp.asarray(data))
+        assert bool(fitted.extra["unit_rows"]) is normalized
+        recon = rsrae.reconstruct(fitted, jnp.asarray(data))
+        expected = (losses.negative_cosine_similarity(data, recon) if normalized
+                    else losses.rsr_reconstruction_error(data, recon, "l21"))
+        np.testing.assert_allclose(rsrae.score(fitted, jnp.asarray(data)), expected, rtol=1e-6)

@@ -22,7 +22,13 @@ and decoded (``jaxad.models.rsrae``). Three losses (``jaxad.losses``, RSRAE bloc
 
 Score: -cos(x, x~) between the input and its reconstruction (the authors' ``experiments.py``;
 the notebook compared the reconstruction with itself, a constant -1), or with
-``score_type`` set to a norm type, that reconstruction error. Higher = more abnormal.
+``score_type`` set to a norm type, that reconstruction error. Higher = more abnormal. The
+default ``score_type='auto'`` is the cosine when the training rows are L2-normalised (every
+row's norm 1, or 0 for an empty document), as all of the authors' inputs are (TF-IDF rows,
+sentence embeddings, their row-normalised images), and otherwise the reconstruction error in
+the ``loss`` norm: the cosine ignores magnitudes, and on raw tables anomalies are often the
+rows with large values in the same direction (breast_cancer AUROC 0.14 with the cosine, 0.93
+with the error; wine 0.19 against 0.90).
 
 Defaults are the authors' code and experiments (dmzou/RSRAE ``experiments.py`` and
 ``RSRAE/model.py``): Adam lr 2.5e-4 (TF1's epsilon 1e-8), 200 epochs, batch 128, L21 losses,
@@ -59,7 +65,9 @@ from jaxad.models import ACTIVATIONS, INITIALIZERS
 from jaxad.models.rsrae import BATCH_NORMS, RSRAE, conv_decoder_side, conv_encoder_sides, conv_paddings
 
 NETWORKS = ("auto", "dense", "conv")
-SCORE_TYPES = ("cosine", *losses.RSR_NORMS)
+SCORE_TYPES = ("auto", "cosine", *losses.RSR_NORMS)
+# float32 row normalisation leaves norms within ~1e-6 of 1; 1e-3 only rules out raw data
+UNIT_NORM_TOL = 1e-3
 RSR_STEP_PARAMS = {"rsr": ("rsr",), "encoder+rsr": ("encoder", "rsr")}
 
 DEFAULTS: dict[str, Any] = {
@@ -82,7 +90,8 @@ DEFAULTS: dict[str, Any] = {
     "lr": 2.5e-4,
     "adam_eps": 1e-8,
     "weight_decay": 0.0,
-    "score_type": "cosine",
+    # cosine on L2-normalised rows (the authors' data), else the reconstruction error
+    "score_type": "auto",
 }
 RSRAE_DEFAULTS: dict[str, Any] = {**DEFAULTS, "lambda1": 0.1, "lambda2": 0.1}
 PLUS_DEFAULTS: dict[str, Any] = {**DEFAULTS, "rsr_lr_factor": 10.0, "rsr_step_params": "rsr"}
@@ -199,7 +208,20 @@ def _init(rng: jax.Array, config: Mapping[str, Any], example: jax.Array, tx) -> 
     model = build_model(config, example.ndim)
     params_rng, state_rng = jax.random.split(rng)
     variables = model.init(params_rng, example, train=False)
-    return TrainState.create(rng=state_rng, variables=variables, apply_fn=model.apply, tx=tx, config=config)
+    return TrainState.create(rng=state_rng, variables=variables, apply_fn=model.apply, tx=tx, config=config,
+                             extra={"unit_rows": jnp.ones((), bool)})
+
+
+def rows_are_normalized(x: jax.Array) -> jax.Array:
+    """Whether every row (n, ...) has L2 norm 1 or 0 (an empty document), to ``UNIT_NORM_TOL``: ()."""
+    norms = jnp.linalg.norm(x.reshape(x.shape[0], -1), axis=1)
+    return jnp.all((jnp.abs(norms - 1.0) < UNIT_NORM_TOL) | (norms < UNIT_NORM_TOL))
+
+
+def setup(state: TrainState, x_train: jax.Array) -> TrainState:
+    """Once before training: record whether the training rows are L2-normalised (``score_type``
+    'auto' then scores by the cosine)."""
+    return state.replace(extra={**state.extra, "unit_rows": rows_are_normalized(x_train)})
 
 
 def init(rng: jax.Array, config: Mapping[str, Any], example: jax.Array) -> TrainState:
@@ -313,26 +335,30 @@ def reconstruct(state: TrainState, x: jax.Array) -> jax.Array:
 
 def score(state: TrainState, x: jax.Array) -> jax.Array:
     """-cos(x, x~) per row (``score_type='cosine'``), else the per-row reconstruction error of
-    that norm type: (n, ...) -> (n,), higher = more abnormal."""
+    that norm type; 'auto': the cosine if the training rows were L2-normalised, else the error
+    in the ``loss`` norm. (n, ...) -> (n,), higher = more abnormal."""
     recon = reconstruct(state, x)
     kind = state.config["score_type"]
     if kind == "cosine":
         return losses.negative_cosine_similarity(x, recon)
+    if kind == "auto":
+        return jnp.where(state.extra["unit_rows"], losses.negative_cosine_similarity(x, recon),
+                         losses.rsr_reconstruction_error(x, recon, state.config["loss"]))
     return losses.rsr_reconstruction_error(x, recon, kind)
 
 
 METHOD = Method(
     name="rsrae", init=init, train_step=train_step, score=score, defaults=RSRAE_DEFAULTS,
-    validate=validate, input_ndims=(2, 4),
+    validate=validate, setup=setup, input_ndims=(2, 4),
     description="RSR autoencoder, joint loss (Lai, Zou, Lerman 2020)",
 )
 PLUS_METHOD = Method(
     name="rsrae_plus", init=init_plus, train_step=train_step_plus, score=score, defaults=PLUS_DEFAULTS,
-    validate=validate, input_ndims=(2, 4),
+    validate=validate, setup=setup, input_ndims=(2, 4),
     description="RSR autoencoder, alternating AE / projection / orthogonality steps (RSRAE+)",
 )
 
-__all__ = ["DEFAULTS", "METHOD", "PLUS_DEFAULTS", "PLUS_METHOD", "RSRAE_DEFAULTS", "build_model",
+__all__ = ["DEFAULTS", "METHOD", "PLUS_DEFAULTS", "PLUS_METHOD", "RSRAE_DEFAULTS", "build_model", "rows_are_normalized", "setup",
            "code_size", "forward", "init", "init_plus", "make_plus_optimizer", "predict", "reconstruct",
            "reconstruction_losses", "rsr_labels", "score", "subspace", "train_step", "train_step_plus",
            "validate"]
