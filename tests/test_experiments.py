@@ -104,7 +104,7 @@ def test_benchmark_cells_and_table_mark_methods_that_cannot_take_a_dataset():
         for d, m, a in [("digits", "ae", 0.9), ("digits", "conv_ae", 0.8), ("wine", "ae", 0.7)] for s in (0, 1)])
     md = benchmark.results_table(rows)
     assert "| wine | 0.700 ± 0.000 | — |" in md
-    assert "| mean rank (common datasets) | 1.00 | 2.00 |" in md
+    assert "| mean rank (its datasets) | 1.00 | 2.00 |" in md
     assert "| total seconds | 4.4 | 2.2 |" in md
 
 
