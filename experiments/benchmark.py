@@ -128,8 +128,9 @@ def per_seed_rows(record: dict) -> list[dict]:
 def results_table(rows: pd.DataFrame) -> str:
     """Markdown: datasets x methods (mean AUROC +- std over seeds), mean rank, total seconds."""
     stats = rows.groupby(["dataset", "method"])["auroc"].agg(["mean", "std"]).reset_index()
-    means = stats.pivot(index="dataset", columns="method", values="mean")
-    stds = stats.pivot(index="dataset", columns="method", values="std").fillna(0.0)
+    order = pd.unique(rows["dataset"])  # the suite's order (ADBench's numbering), not alphabetical
+    means = stats.pivot(index="dataset", columns="method", values="mean").reindex(order)
+    stds = stats.pivot(index="dataset", columns="method", values="std").fillna(0.0).reindex(order)
     methods = list(means.columns)
     # rank 1 = best AUROC among the methods that ran on a dataset ('—' marks a method that cannot
     # take it), averaged over the datasets each method ran on
