@@ -1,6 +1,7 @@
 """Run one method on one dataset over N seeds (one vmapped program) and write the results JSON.
 
-    python -m experiments.run METHOD DATASET [--seeds N] [--data-dir DIR] [--download] [--out DIR] [key=value ...]
+    python -m experiments.run METHOD DATASET [--seeds N] [--data-dir DIR] [--download] [--out DIR]
+        [--checkpoint-dir DIR [--checkpoint-every K]] [key=value ...]
 
 Keys go to the method config, the dataset options or the evaluation options by name (see
 ``experiments.presets``). The JSON has ``method``, ``dataset``, ``config`` (the full resolved
@@ -27,7 +28,7 @@ from jaxad import metrics as M
 from jaxad import train
 from jaxad.data import load_split
 from jaxad.methods import get_method
-from jaxad.validation import as_float_array
+from jaxad.validation import as_float_array, check_labels
 
 DEFAULT_OUT = Path("results") / "runs"
 
@@ -46,10 +47,12 @@ def seed_thresholds(eval_opts, train_scores: np.ndarray, test_scores: np.ndarray
 def run_experiment(method: str, dataset: str, *, seeds: int = 5, data_dir=None,
                    overrides: dict[str, Any] | None = None, progress: bool = True,
                    split=None, shard: str = "auto", download: bool = False,
-                   on_fit=None) -> dict[str, Any]:
+                   on_fit=None, checkpoint_dir=None, checkpoint_every: int = 1) -> dict[str, Any]:
     """Train ``seeds`` models (seeds 0..N-1) and evaluate them; returns the results record.
 
     ``download=True`` fetches an absent local-file dataset from its official source first.
+    ``checkpoint_dir``: checkpoint the training there every ``checkpoint_every`` epochs and
+    resume from the latest checkpoint when rerun (``train.fit``).
     ``on_fit(result, split)`` is called with the ``FitResult`` and the split (for plots of the
     trained states).
     """
@@ -61,10 +64,14 @@ def run_experiment(method: str, dataset: str, *, seeds: int = 5, data_dir=None,
         split = load_split(dataset, data_dir=data_dir, download=download, **data_opts)
     x_train = as_float_array(split.x_train, name="x_train", ndims=m.input_ndims)
     x_test = as_float_array(split.x_test, name="x_test", ndims=m.input_ndims)
+    y_test = check_labels(split.y_test, len(x_test), name="y_test")
+    if x_test.shape[1:] != x_train.shape[1:]:
+        raise ValueError(f"x_test: expected samples of shape {x_train.shape[1:]} as in x_train, got {x_test.shape[1:]}")
     m.validate(config, x_train.shape)
 
     result = train.fit(m, config, x_train, seeds=range(seeds), progress=progress, shard=shard,
-                       desc=f"{m.name} on {dataset}")
+                       desc=f"{m.name} on {dataset}", checkpoint_dir=checkpoint_dir,
+                       checkpoint_every=checkpoint_every)
     t0 = time.perf_counter()
     test_scores = train.fit_result_scores(result, x_test)
     score_seconds = time.perf_counter() - t0
@@ -72,7 +79,7 @@ def run_experiment(method: str, dataset: str, *, seeds: int = 5, data_dir=None,
     per_seed = []
     for i in range(seeds):
         thr = seed_thresholds(eval_opts, train_scores[i], test_scores[i])
-        per_seed.append({**M.evaluate(split.y_test, test_scores[i], thr, positive=eval_opts["positive"]),
+        per_seed.append({**M.evaluate(y_test, test_scores[i], thr, positive=eval_opts["positive"]),
                          "threshold": thr})
     if on_fit is not None:
         on_fit(result, split)
@@ -96,6 +103,7 @@ def fit_fields(result: train.FitResult, score_seconds: float) -> dict[str, Any]:
         "compile_seconds": result.compile_seconds,
         "score_seconds": score_seconds,
         "epochs_run": result.epochs_run.tolist(),
+        "resumed_at_epoch": result.start_epoch,  # epochs restored from --checkpoint-dir
         "final_loss": result.history["loss"][-1].tolist(),
         "device": device_description(),
         "sharding": result.sharding,
@@ -150,12 +158,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shard", choices=train.SHARD_CHOICES, default="auto",
                         help="what to split over several devices: the seed axis, the batch axis (default auto)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--checkpoint-dir", default=None,
+                        help="checkpoint the training in this folder and resume from it when rerun")
+    parser.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints (default 1)")
     parser.add_argument("overrides", nargs="*", metavar="key=value")
     args = parser.parse_intermixed_args(argv)
     try:
         record = run_experiment(args.method, args.dataset, seeds=args.seeds, data_dir=args.data_dir,
                                 overrides=parse_overrides(args.overrides), progress=not args.no_progress,
-                                shard=args.shard, download=args.download)
+                                shard=args.shard, download=args.download,
+                                checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every)
     except (KeyError, ValueError, FileNotFoundError, ImportError, train.DivergenceError) as err:
         print(f"error: {err.args[0] if isinstance(err, KeyError) else err}", file=sys.stderr)
         return 2

@@ -20,6 +20,10 @@
   seed's state is frozen inside the compiled epoch while the others go on).
 * Per epoch, on the device: the method's ``epoch_end`` and any extra ``hooks``, pure functions
   ``(state, x_train) -> (state, metrics)``.
+* Training data over ``DEVICE_BUDGET_BYTES`` (1 GiB) stays in host memory: each epoch's
+  batches stream to the device in chunks, the same batches through the same step (``fit``'s
+  ``device_budget_bytes``). ``fit(..., checkpoint_dir=...)`` saves the run every
+  ``checkpoint_every`` epochs and resumes from its latest checkpoint (``jaxad.checkpoint``).
 """
 
 from __future__ import annotations
@@ -247,16 +251,22 @@ def init_states(method: Method, config: Mapping[str, Any], x: jax.Array, seeds: 
     return lowered.compile(compiler_options=options)(seed_array)
 
 
-def _check_finite(name: str, epoch: int, epochs: int, loss: np.ndarray, active: np.ndarray,
+def _check_finite(name: str, epoch: int, epochs: int, metrics: Mapping[str, np.ndarray], active: np.ndarray,
                   seeds: Sequence[int]) -> None:
-    bad = active & ~np.isfinite(loss)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise DivergenceError(
-            f"{name}: training diverged at epoch {epoch + 1}/{epochs}: loss = {loss[i]} "
-            f"(seed {seeds[i]}). Lower the learning rate or check the input's scale; "
-            "no scores are returned."
-        )
+    """DivergenceError at the first non-finite epoch metric of a training seed: the loss, else
+    any other (a method's separate losses, e.g. RSRAE+'s orthogonality loss, can go NaN while
+    the reported loss does not)."""
+    for key in ["loss", *sorted(k for k in metrics if k != "loss")]:
+        values = np.asarray(metrics[key]).reshape(len(active), -1)
+        bad = active & ~np.isfinite(values).all(axis=1)
+        if bad.any():
+            i = int(np.argmax(bad))
+            value = values[i][~np.isfinite(values[i])][0]
+            raise DivergenceError(
+                f"{name}: training diverged at epoch {epoch + 1}/{epochs}: {key} = {value} "
+                f"(seed {seeds[i]}). Lower the learning rate or check the input's scale; "
+                "no scores are returned."
+            )
 
 
 def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequence[int] = (0,),
@@ -342,6 +352,9 @@ def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequ
     if method.setup is not None and start_epoch == 0:
         setup = jax.jit(jax.vmap(method.setup, in_axes=(0, x_axis)))
         states = setup(states, x if x is not None else placed_data())  # streamed: on the device once
+        # setup's outputs come back with whatever layout XLA chose (statistics of replicated data:
+        # replicated); the epoch program must be compiled for the seed-sharded layout it returns
+        states = placement.seeded(states)
     active_on_device = placement.seeded(jnp.asarray(active))
     init_seconds = time.perf_counter() - start
 
@@ -375,9 +388,13 @@ def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequ
     try:
         for epoch in bar:
             idx, w = epoch_batches(epoch_orders(seeds, epoch, n), batch_size)
+            if placement.kind == "seeds":
+                # XLA returns size-0 leaves (an empty pretraining history) replicated; the
+                # compiled epoch wants every state leaf seed-sharded, as it was lowered
+                states = placement.seeded(states)
             states, metrics = compiled(states, idx if stream else placement.seeded(idx), w, active_on_device, x)
             metrics = {k: np.asarray(v, dtype=np.float64) for k, v in jax.device_get(metrics).items()}
-            _check_finite(method.name, epoch, epochs, metrics["loss"], active, seeds)
+            _check_finite(method.name, epoch, epochs, metrics, active, seeds)
             for k, v in metrics.items():
                 history.setdefault(k, []).append(np.where(active, v, np.nan))
             epochs_run += active
@@ -459,38 +476,59 @@ def compile_streamed_epoch(method: Method, n: int, hooks: Sequence[Hook], placem
     (states, metrics)`` but with host ``idx``, that keeps the training data in host memory.
 
     The epoch's batches (the same ``epoch_batches`` as on the device) are gathered on the host
-    and put on the device a chunk at a time, each chunk a ``lax.scan`` of the same step over
-    its batches (one compiled program per chunk length: the full one and the epoch's last),
-    with stopped seeds frozen per chunk; chunks hold at most half the budget, so the next can
-    be gathered while one trains. With ``loop='host'`` a chunk is one batch and one compiled
-    step. The epoch end gets no data: ``fit`` streams only when no hook reads it."""
+    and put on the device a chunk at a time: every seed's rows of the chunk's batches, indexed
+    as ``make_step`` indexes the whole set, and one ``lax.scan`` of the same step over them (one
+    compiled program per chunk length: the full one and the epoch's last). Stopped seeds are
+    frozen per chunk. A chunk holds at most half the budget, so the next one can be gathered
+    while one trains. With ``loop='host'`` a chunk is one batch and one compiled step. The epoch
+    end gets no data: ``fit`` streams only when no hook reads it."""
     n_seeds = len(jax.tree.leaves(states)[0])
     n_batches, rows = example_w.shape
     sample_shape = x_host.shape[2:] if data_per_seed else x_host.shape[1:]
     batch_bytes = n_seeds * rows * max(1, int(np.prod(sample_shape))) * 4
-    per_chunk = 1 if loop == "host" else int(np.clip(budget // (2 * batch_bytes), 1, n_batches))
+    # A scan of one step compiles to different code (XLA inlines a one-trip loop), which moved
+    # single-seed results by float32 rounding: chunks have 2 batches at least, and a last lone
+    # batch joins the chunk before it.
+    per_chunk = 1 if loop == "host" else int(np.clip(budget // (2 * batch_bytes), 2, max(2, n_batches)))
+    sizes = _chunk_sizes(n_batches, per_chunk)
     step = make_step(method, placement)
+    x_axis = 0 if data_per_seed else None
     options = _compiler_options()
 
     def run_chunk(state, idx, w, active, xc):
         new, batch_metrics = jax.lax.scan(lambda s, inputs: step(s, *inputs, xc), state, (idx, w))
         return freeze_stopped(active, new, state), batch_metrics
 
-    def chunk_data(size):
-        return placement.seeded(np.zeros((n_seeds, size * rows, *sample_shape), np.float32))
+    def chunk_index(size):
+        """Each seed's positions in the chunk data: its own block of it, or all of its own."""
+        local = np.arange(size * rows, dtype=np.int32).reshape(size, rows)
+        offsets = np.zeros(n_seeds, np.int32) if data_per_seed else np.arange(n_seeds, dtype=np.int32) * size * rows
+        return offsets[:, None, None] + local[None]
 
-    local = np.arange(per_chunk * rows, dtype=np.int32).reshape(per_chunk, rows)
-    compiled = {}
-    for size in sorted({per_chunk, n_batches % per_chunk} - {0}):
+    def place(xc):
+        return placement.seeded(xc) if data_per_seed else placement.replicated(xc)
+
+    def chunk_data(order: np.ndarray) -> np.ndarray:
+        """(n_seeds, m) row numbers -> the rows: (n_seeds, m, ...) per seed, or (n_seeds * m, ...)."""
+        if data_per_seed:
+            return x_host[np.arange(n_seeds)[:, None], order]
+        return x_host[order.reshape(-1)]
+
+    example = epoch_orders(range(n_seeds), 0, n)
+    compiled, index = {}, {}
+    for size in sorted(set(sizes)):
+        index[size] = chunk_index(size)
+        xc = place(chunk_data(example[:, :size * rows]))
         if loop == "host":
-            step_c = jax.jit(jax.vmap(step, in_axes=(0, None, None, 0)), donate_argnums=(0,)).lower(
-                states, local[0], example_w[0], chunk_data(1)).compile(compiler_options=options)
-            compiled[size] = lambda s, idx, w, a, xc, step_c=step_c: _batch_axis(step_c(s, idx[0], w[0], xc))
+            step_c = jax.jit(jax.vmap(step, in_axes=(0, 0, None, x_axis)), donate_argnums=(0,)).lower(
+                states, placement.seeded(index[size][:, 0]), example_w[0], xc).compile(compiler_options=options)
+            compiled[size] = lambda s, idx, w, a, xc, step_c=step_c: _batch_axis(step_c(s, idx[:, 0], w[0], xc))
         else:
-            chunk_fn = jax.vmap(run_chunk, in_axes=(0, None, None, 0, 0))
+            chunk_fn = jax.vmap(run_chunk, in_axes=(0, 0, None, 0, x_axis))
             compiled[size] = jax.jit(chunk_fn, donate_argnums=(0,)).lower(
-                states, local[:size], example_w[:size], active, chunk_data(size)).compile(compiler_options=options)
-    end = jax.vmap(make_epoch_end(method, hooks), in_axes=(0, 0 if data_per_seed else None))
+                states, placement.seeded(index[size]), example_w[:size], active, xc).compile(compiler_options=options)
+        index[size] = placement.seeded(index[size])
+    end = jax.vmap(make_epoch_end(method, hooks), in_axes=(0, x_axis))
     x_shape = x_host.shape
 
     def run_end(states, active):  # the hooks do not read x (streams_data), so XLA drops the zeros
@@ -498,23 +536,32 @@ def compile_streamed_epoch(method: Method, n: int, hooks: Sequence[Hook], placem
         return jax.vmap(freeze_stopped)(active, new, states), metrics
 
     end_c = jax.jit(run_end).lower(states, active).compile(compiler_options=options)
-    members = np.arange(n_seeds)[:, None]
 
     def run_epoch(states, idx, w, active, x=None):
         order = idx.reshape(n_seeds, -1)
-        parts = []
-        for b0 in range(0, n_batches, per_chunk):
-            size = min(per_chunk, n_batches - b0)
-            rows_now = order[:, b0 * rows:(b0 + size) * rows]
-            xc = x_host[members, rows_now] if data_per_seed else x_host[rows_now]
-            states, batch_metrics = compiled[size](states, local[:size], w[b0:b0 + size], active, placement.seeded(xc))
+        parts, b0 = [], 0
+        for size in sizes:
+            xc = place(chunk_data(order[:, b0 * rows:(b0 + size) * rows]))
+            states, batch_metrics = compiled[size](states, index[size], w[b0:b0 + size], active, xc)
+            if parts:  # dispatch runs ahead: wait for the previous chunk, so two at most are held
+                jax.block_until_ready(parts[-1])
             parts.append(batch_metrics)
+            b0 += size
         batch_metrics = {k: jnp.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}
         metrics = _WEIGHTED_MEANS(batch_metrics, jnp.asarray(w.sum(axis=1)), n)
         states, end_metrics = end_c(states, active)
         return states, {**metrics, **end_metrics}
 
     return run_epoch
+
+
+def _chunk_sizes(n_batches: int, per_chunk: int) -> list[int]:
+    """Batches per chunk over an epoch: ``per_chunk`` each, the remainder last, a remainder of
+    one batch joined to the chunk before it (unless per_chunk is 1)."""
+    sizes = [per_chunk] * (n_batches // per_chunk) + ([n_batches % per_chunk] if n_batches % per_chunk else [])
+    if len(sizes) > 1 and sizes[-1] == 1 and per_chunk > 1:
+        sizes[-2:] = [per_chunk + 1]
+    return sizes
 
 
 def _batch_axis(out):
@@ -560,6 +607,7 @@ def merge_fit_results(parts: Sequence[FitResult]) -> FitResult:
         compile_seconds=sum(p.compile_seconds for p in parts), init_seconds=sum(p.init_seconds for p in parts),
         loop_seconds=sum(p.loop_seconds for p in parts), train_seconds=sum(p.train_seconds for p in parts),
         sharding="none (seeds one after another)",
+        start_epoch=min(p.start_epoch for p in parts), data_placement=first.data_placement,
     )
 
 

@@ -128,3 +128,34 @@ def assert_same(actual, expected):
     else:
         assert actual.dtype == expected.dtype and actual.shape == expected.shape
         np.testing.assert_array_equal(actual, expected)
+
+
+# ---- every registered method on tiny data (reproducibility, checkpoints, divergence, fuzz) ---
+
+# Small widths, 2 epochs of 4 batches: each method's whole code path (setup, per-epoch hooks,
+# per-loss optimizers, dropout and noise keys) in about a second. A method registered without
+# an entry here fails tests/test_reproducibility.py::test_every_method_has_a_tiny_config.
+TINY_CONFIGS = {
+    "ae": {"hidden": (8, 4)},
+    "conv_ae": {"channels": (4, 2)},
+    "dae": {"channels": (4, 2)},
+    "deep_svdd": {"hidden": (8, 4)},
+    "ocnn": {"fourier_dim": 32},
+    "rsrae": {"network": "dense", "hidden": (16, 8), "intrinsic_size": 2},
+    "rsrae_plus": {"network": "dense", "hidden": (16, 8), "intrinsic_size": 2},
+    "efficient_gan": {"latent_dim": 4, "encoder_hidden": (8,), "generator_hidden": (8, 8),
+                      "discriminator_width": 8, "val_rows": 16},
+}
+
+
+def tiny_setup(method: str, n: int = 64, seed: int = 0, **overrides):
+    """(config overrides, x) for ``method``: TINY_CONFIGS with 2 epochs of batch 16, and n
+    rows of N(0, 1) tables (n, 6), or images (n, 8, 8, 1) in [0, 1] for image-only methods."""
+    import numpy as np
+
+    from jaxad.methods import get_method
+
+    rng = np.random.default_rng(seed)
+    images = 2 not in get_method(method).input_ndims
+    x = rng.uniform(size=(n, 8, 8, 1)) if images else rng.normal(size=(n, 6))
+    return {**TINY_CONFIGS[method], "epochs": 2, "batch_size": 16, **overrides}, x.astype(np.float32)

@@ -1,6 +1,7 @@
 """experiments.benchmark end to end: real cells on a small ADBench-shaped data dir, the outputs
 (CSV, markdown table, box plot), resuming, and one process per host through jax.distributed."""
 
+import json
 import os
 import socket
 import subprocess
@@ -94,3 +95,22 @@ def test_one_process_per_host_through_jax_distributed(adbench_dir, tmp_path):
     assert sorted(zip(rows["dataset"], rows["method"])) == [
         ("adbench/1_easy", "ae"), ("adbench/1_easy", "deep_svdd"), ("adbench/2_wide", "ae"), ("adbench/2_wide", "deep_svdd")]
     assert (out / "auroc_boxplot.png").exists()
+
+
+def test_benchmark_shards_the_seeds_over_several_devices(adbench_dir, tmp_path):
+    """The same command on 3 (forced CPU) devices: each device trains one of the 3 seeds, and the
+    AUROCs equal those of a one-device run to float32 noise."""
+    out = {}
+    for n_dev in (1, 3):
+        out[n_dev] = tmp_path / f"bench{n_dev}"
+        env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={n_dev}",
+               "JAXAD_DATA_DIR": str(adbench_dir)}
+        proc = subprocess.run(
+            [sys.executable, "-m", "experiments.benchmark", "--suite", "adbench", "--datasets", "adbench/1_easy",
+             "--methods", "deep_svdd", "--seeds", "3", "--out", str(out[n_dev])],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    cell = json.loads((out[3] / "cells" / "adbench-1_easy__deep_svdd.json").read_text())
+    assert cell["device"].endswith("x3")
+    one, three = (pd.read_csv(out[n] / "results.csv") for n in (1, 3))
+    np.testing.assert_allclose(three["auroc"], one["auroc"], atol=0.02)

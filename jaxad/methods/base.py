@@ -189,7 +189,11 @@ def check_standardize(config: Mapping[str, Any]) -> None:
 
 
 def check_choice(config: Mapping[str, Any], key: str, choices) -> None:
-    if config[key] not in choices:
+    try:
+        known = config[key] in choices
+    except TypeError:  # unhashable, e.g. a list given on the command line
+        known = False
+    if not known:
         raise ValueError(f"{key}={config[key]!r}: expected one of {sorted(choices)}")
 
 
