@@ -10,11 +10,14 @@ may also set method keys (``"config"``), applied over the preset and under the o
 from __future__ import annotations
 
 import ast
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from jaxad.data import get_spec
+from jaxad.data.registry import check_options
 from jaxad.methods import get_method, resolve_config
+from jaxad.methods.base import check_choice
 from jaxad.validation import check_contamination
 
 EVAL_DEFAULTS: dict[str, Any] = {
@@ -96,14 +99,23 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
+def check_finite(options: Mapping[str, Any], key: str, allow_none: bool = False) -> None:
+    value = options[key]
+    if allow_none and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{key}={value!r}: expected a finite number{' or None' if allow_none else ''}")
+
+
 def validate_eval(options: Mapping[str, Any]) -> None:
-    if options["threshold"] not in THRESHOLD_RULES:
-        raise ValueError(f"threshold={options['threshold']!r}: expected one of {THRESHOLD_RULES}")
-    if options["positive"] not in ("anomaly", "normal"):
-        raise ValueError(f"positive={options['positive']!r}: expected 'anomaly' or 'normal'")
+    """ValueError naming the evaluation option (``EVAL_DEFAULTS``) that is bad."""
+    check_choice(options, "threshold", THRESHOLD_RULES)
+    check_choice(options, "positive", ("anomaly", "normal"))
     check_contamination(options["contamination"])
-    if options["threshold"] == "fixed" and not isinstance(options["threshold_value"], int | float):
-        raise ValueError("threshold='fixed' needs threshold_value=<number>")
+    check_finite(options, "k")
+    check_finite(options, "threshold_value", allow_none=True)
+    if options["threshold"] == "fixed" and options["threshold_value"] is None:
+        raise ValueError("threshold_value=None: threshold='fixed' needs threshold_value=<number>")
 
 
 def resolve_setup(method: str, dataset: str, overrides: Mapping[str, Any] | None = None):
@@ -129,5 +141,6 @@ def resolve_setup(method: str, dataset: str, overrides: Mapping[str, Any] | None
                            f"({sorted(m.defaults)}), nor a {dataset!r} option ({sorted(data_opts)}), "
                            f"nor an evaluation option ({sorted(eval_opts)})")
     config = resolve_config(m, method_over, preset=dataset if dataset in m.presets else None)
+    check_options(spec, data_opts)
     validate_eval(eval_opts)
     return config, data_opts, eval_opts

@@ -42,6 +42,80 @@ def test_resolve_setup_rejects_bad_keys(overrides, exc, match):
         presets.resolve_setup("ae", "wine", overrides)
 
 
+BAD_OPTIONS = [  # (dataset, overrides, the key the error must name)
+    ("wine", {"test_size": "abc"}, "test_size"),
+    ("wine", {"test_size": 1e400}, "test_size"),  # parse_value gives inf
+    ("wine", {"test_size": 1}, "test_size"),
+    ("wine", {"normal_class": [1]}, "normal_class"),
+    ("wine", {"normal_class": 7}, "normal_class"),
+    ("wine", {"normal_class": True}, "normal_class"),
+    ("wine", {"protocol": "transductive"}, "protocol"),
+    ("wine", {"anomaly_ratio": 0.0}, "anomaly_ratio"),
+    ("wine", {"split_seed": -1}, "split_seed"),
+    ("breast_cancer", {"normal_class": 2}, "normal_class"),
+    ("digits", {"images": "yes"}, "images"),
+    ("digits", {"split_seed": 1.5}, "split_seed"),
+    ("blobs2d", {"data_seed": 2 ** 40}, "data_seed"),
+    ("fashion_mnist", {"normal_class": 1.5}, "normal_class"),
+    ("fashion_mnist", {"normal_class": []}, "normal_class"),
+    ("fashion_mnist", {"anomaly_classes": (1, 10)}, "anomaly_classes"),
+    ("ecg5000", {"test_size": float("nan")}, "test_size"),
+    ("ecg5000", {"random_state": "abc"}, "random_state"),
+    ("ecg5000", {"scaling": "zscore"}, "scaling"),
+    ("kddcup99", {"test_anomaly_ratio": 1.5}, "test_anomaly_ratio"),
+    ("kddcup99", {"scaling": "standard"}, "scaling"),
+    ("kddcup99", {"split_seed": None}, "split_seed"),
+    ("20newsgroups", {"embedder": "bert"}, "embedder"),
+    ("20newsgroups", {"normal": "sci.nothing"}, "normal"),
+    ("20newsgroups", {"anomaly": 3}, "anomaly"),
+    ("20newsgroups", {"ratio": -0.1}, "ratio"),
+    ("20newsgroups", {"seed": "abc"}, "seed"),
+    ("20newsgroups", {"remove": 5}, "remove"),
+    ("adbench/1_alpha", {"max_rows": 0}, "max_rows"),
+    ("adbench/1_alpha", {"test_size": -0.3}, "test_size"),
+    ("wine", {"threshold": "mean_std", "k": "abc"}, "k"),
+    ("wine", {"k": 1e400}, "k"),
+    ("wine", {"threshold": [1]}, "threshold"),
+    ("wine", {"contamination": "abc"}, "contamination"),
+    ("wine", {"threshold_value": "abc"}, "threshold_value"),
+    ("wine", {"threshold": "fixed"}, "threshold_value"),
+]
+
+
+@pytest.mark.parametrize("dataset, overrides, key", BAD_OPTIONS)
+def test_bad_dataset_and_eval_options_fail_before_any_data_is_read(dataset, overrides, key, monkeypatch):
+    def no_loading(*args, **kwargs):
+        raise AssertionError("data was read before the options were checked")
+
+    monkeypatch.setattr(run, "load_split", no_loading)
+    with pytest.raises(ValueError, match=rf"^{key}[=:]"):
+        run.run_experiment("ae", dataset, seeds=1, overrides=overrides, progress=False)
+
+
+def test_load_split_checks_options_before_reading(monkeypatch):
+    from jaxad.data import builtin, get_spec, registry
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("data was read before the options were checked")
+
+    monkeypatch.setattr(builtin, "sklearn_arrays", no_reading)
+    monkeypatch.setattr(registry, "read_raw", no_reading)
+    for dataset, overrides, key in BAD_OPTIONS:
+        if set(overrides) <= set(get_spec(dataset).options):
+            with pytest.raises(ValueError, match=rf"^{key}[=:]"):
+                registry.load_split(dataset, **overrides)
+
+
+def test_every_dataset_option_has_a_check_its_defaults_pass():
+    from jaxad.data import DATASETS, builtin, get_spec, registry
+
+    for spec in [*DATASETS.values(), get_spec("adbench/any")]:
+        assert set(spec.checks) == set(spec.options), spec.name
+        registry.check_options(spec, spec.options)
+    for name, classes in registry.SKLEARN_CLASSES.items():
+        assert tuple(np.unique(builtin.sklearn_arrays(name)[1])) == classes
+
+
 def test_run_writes_json_with_required_keys(tmp_path):
     code = run.main(["ae", "wine", "--seeds", "2", "--out", str(tmp_path), "--no-progress", "epochs=3"])
     assert code == 0
@@ -60,7 +134,8 @@ def test_run_writes_json_with_required_keys(tmp_path):
 
 def test_cli_errors_are_clean(tmp_path):
     for argv, text in [(["nope", "wine"], "method='nope'"), (["ae", "nope"], "dataset='nope'"),
-                       (["ae", "wine", "foo=1"], "config key 'foo' is unknown")]:
+                       (["ae", "wine", "foo=1"], "config key 'foo' is unknown"),
+                       (["ae", "wine", "test_size=1e400"], "test_size=inf")]:
         proc = subprocess.run([sys.executable, "-m", "experiments.run", *argv, "--out", str(tmp_path)],
                               cwd=REPO, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 2 and text in proc.stderr and "Traceback" not in proc.stderr

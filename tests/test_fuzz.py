@@ -215,13 +215,11 @@ def test_driver_ends_in_finite_scores_or_a_clear_error(split):
     CASES["driver: finite scores"] += 1
 
 
-# Method and evaluation keys, validated before anything is loaded or compiled. Not listed: the
-# dataset options (test_size, normal_class: a string, a list or 1e400 raises TypeError or
-# OverflowError inside jaxad/data) and the evaluation key k (a string with threshold=mean_std
-# raises TypeError in jaxad.metrics), which are not validated yet.
-OVERRIDE_KEYS = ("epochs", "batch_size", "hidden", "lr", "dropout", "loss", "threshold", "contamination", "bogus")
+# Method, dataset and evaluation keys, validated before anything is loaded or compiled.
+OVERRIDE_KEYS = ("epochs", "batch_size", "hidden", "lr", "dropout", "loss", "test_size", "normal_class",
+                 "split_seed", "threshold", "contamination", "k", "bogus")
 OVERRIDE_VALUES = ("1", "2", "0", "-1", "1.5", "1e400", "nan", "inf", "(4, 2)", "()", "(4, -1)", "None", "true",
-                   "abc", "[4]", "{}", "0.3", "1e30", "mae", "'1'", "")
+                   "abc", "[4]", "[1]", "{}", "0.3", "1e30", "mae", "mean_std", "'1'", "")
 
 
 @settings(FUZZ_SETTINGS, max_examples=25 * SCALE)

@@ -14,6 +14,7 @@ that cache first (``jaxad.data.download``). Nothing is ever downloaded unless as
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -34,6 +35,8 @@ class DatasetSpec:
     options: Mapping[str, Any]
     description: str
     needs_files: bool = False
+    # option -> check(key, value), raising ValueError naming the key; one per option
+    checks: Mapping[str, Callable[[str, Any], None]] = dataclasses.field(default_factory=dict)
 
 
 def _use_tfds(source: str) -> bool:
@@ -195,6 +198,124 @@ def _kddcup99(data_dir=None, source="auto", download=False, *, split_seed: int =
                              test_anomaly_ratio=test_anomaly_ratio, scaling=scaling)
 
 
+# ---------------------------------------------------------------- option checks
+# Each runs before any file is read (``check_options``), so a bad value raises a ValueError
+# naming its key instead of a TypeError or OverflowError deep inside a split.
+
+SEED_MAX = 2 ** 32 - 1  # numpy's RandomState, scikit-learn and pandas take seeds in [0, 2**32 - 1]
+PROTOCOLS = ("one_class", "contaminated")
+# The class labels of scikit-learn's shipped sets (tests check them against the data).
+SKLEARN_CLASSES = {"digits": tuple(range(10)), "breast_cancer": (0, 1), "wine": (0, 1, 2)}
+FASHION_MNIST_CLASSES = tuple(range(10))
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+
+
+def check_seed(key: str, value) -> None:
+    if not _is_int(value) or not 0 <= value <= SEED_MAX:
+        raise ValueError(f"{key}={value!r}: expected an integer seed in [0, 2**32 - 1]")
+
+
+def check_fraction(key: str, value) -> None:
+    """A share of the rows strictly between none and all (test_size, anomaly_ratio, ...)."""
+    if not _is_real(value) or not 0.0 < value < 1.0:
+        raise ValueError(f"{key}={value!r}: expected a number in (0, 1)")
+
+
+def check_positive_number(key: str, value) -> None:
+    if not _is_real(value) or not 0.0 < value < math.inf:
+        raise ValueError(f"{key}={value!r}: expected a finite number > 0")
+
+
+def check_max_rows(key: str, value) -> None:
+    if value is not None and (not _is_int(value) or value < 1):
+        raise ValueError(f"{key}={value!r}: expected None (all rows) or an integer >= 1")
+
+
+def check_bool(key: str, value) -> None:
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{key}={value!r}: expected True or False")
+
+
+def check_option_choice(key: str, value, choices) -> None:
+    try:
+        known = value in choices
+    except (TypeError, ValueError):  # unhashable or array values from the command line
+        known = False
+    if not known or isinstance(value, bool):  # True == 1 would pass a membership test
+        raise ValueError(f"{key}={value!r}: expected one of {list(choices)}")
+
+
+def check_classes(key: str, value, classes, *, several: bool = False, optional: bool = False) -> None:
+    """One class label among ``classes``; with ``several``, also a non-empty list or tuple of
+    them; with ``optional``, also None."""
+    if optional and value is None:
+        return
+    values = list(value) if several and isinstance(value, list | tuple) else [value]
+    if not values or not all(_is_int(v) and v in classes for v in values):
+        what = "a class or a non-empty list of classes" if several else "a class"
+        raise ValueError(f"{key}={value!r}: expected {'None or ' if optional else ''}{what} "
+                         f"among {list(classes)}")
+
+
+def choice_check(choices) -> Callable[[str, Any], None]:
+    """The check of an option that takes one of ``choices``."""
+    return lambda key, value: check_option_choice(key, value, choices)
+
+
+def check_category(key: str, value) -> None:
+    from jaxad.data import text
+
+    if not isinstance(value, str):
+        raise ValueError(f"{key}={value!r}: expected a 20 Newsgroups category name, e.g. 'sci.electronics'")
+    text.check_categories([value], key)
+
+
+def check_remove(key: str, value) -> None:
+    from jaxad.data import text
+
+    if not (value is None or isinstance(value, str | list | tuple)):
+        raise ValueError(f"{key}={value!r}: expected None or a tuple of some of {text.REMOVABLE}")
+    text.check_remove(value)
+
+
+def check_embedder(key: str, value) -> None:
+    """The spec only: the package and model are checked by the builder, before any text is read."""
+    from jaxad.data import embed
+
+    embed.parse_embedder(value)
+
+
+# Checks of the options that mean the same in every dataset; ``_spec`` adds the per-dataset ones.
+OPTION_CHECKS: dict[str, Callable[[str, Any], None]] = {
+    **dict.fromkeys(("test_size", "anomaly_ratio", "test_anomaly_ratio"), check_fraction),
+    **dict.fromkeys(("split_seed", "random_state", "seed", "data_seed"), check_seed),
+    "protocol": choice_check(PROTOCOLS),
+    "images": check_bool,
+    "max_rows": check_max_rows,
+    "ratio": check_positive_number,
+    "embedder": check_embedder,
+    "normal": check_category,
+    "anomaly": check_category,
+    "remove": check_remove,
+}
+
+
+def check_options(spec: DatasetSpec, options: Mapping[str, Any]) -> None:
+    """KeyError for an option ``spec`` does not take, ValueError for a bad value; reads nothing."""
+    unknown = sorted(set(options) - set(spec.options))
+    if unknown:
+        raise KeyError(f"dataset option(s) {unknown} unknown for {spec.name!r}; valid: {sorted(spec.options)}")
+    for key, value in options.items():
+        spec.checks[key](key, value)
+
+
 def _defaults(fn) -> dict[str, Any]:
     import inspect
 
@@ -202,17 +323,29 @@ def _defaults(fn) -> dict[str, Any]:
             if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
-def _spec(name, build, description, needs_files=False) -> DatasetSpec:
-    return DatasetSpec(name, build, _defaults(build), description, needs_files)
+def _spec(name, build, description, needs_files=False, **checks) -> DatasetSpec:
+    """A spec whose options are ``build``'s keyword-only defaults, each checked by ``checks[key]``
+    or else ``OPTION_CHECKS[key]`` (a KeyError at import for an option with neither)."""
+    options = _defaults(build)
+    return DatasetSpec(name, build, options, description, needs_files,
+                       {key: checks.get(key) or OPTION_CHECKS[key] for key in options})
 
 
 DATASETS: dict[str, DatasetSpec] = {
     "blobs2d": _spec("blobs2d", _blobs2d, "OC-NN notebook: 2-D Gaussian blobs at +-2, uniform outliers"),
     **{n: _spec(n, _digits if n == "digits" else _sklearn_builder(n),
-                f"scikit-learn {n}, normal = {builtin.SKLEARN_SETS[n][2]}") for n in builtin.SKLEARN_SETS},
-    "fashion_mnist": _spec("fashion_mnist", _fashion_mnist, "Fashion-MNIST one-class (IDX files or tfds)", True),
-    "ecg5000": _spec("ecg5000", _ecg5000, "ECG5000 as TensorFlow's autoencoder tutorial (ecg.csv)", True),
-    "kddcup99": _spec("kddcup99", _kddcup99, "KDD Cup 99 10 %, normal. = anomaly (Zenati et al.'s split)", True),
+                f"scikit-learn {n}, normal = {builtin.SKLEARN_SETS[n][2]}",
+                normal_class=lambda key, value, n=n: check_classes(key, value, SKLEARN_CLASSES[n]))
+       for n in builtin.SKLEARN_SETS},
+    "fashion_mnist": _spec(
+        "fashion_mnist", _fashion_mnist, "Fashion-MNIST one-class (IDX files or tfds)", True,
+        normal_class=lambda key, value: check_classes(key, value, FASHION_MNIST_CLASSES, several=True),
+        anomaly_classes=lambda key, value: check_classes(key, value, FASHION_MNIST_CLASSES, several=True,
+                                                         optional=True)),
+    "ecg5000": _spec("ecg5000", _ecg5000, "ECG5000 as TensorFlow's autoencoder tutorial (ecg.csv)", True,
+                     scaling=choice_check(splits.SCALINGS)),
+    "kddcup99": _spec("kddcup99", _kddcup99, "KDD Cup 99 10 %, normal. = anomaly (Zenati et al.'s split)", True,
+                      scaling=choice_check(("minmax", None))),
     "20newsgroups": _spec("20newsgroups", _twenty_newsgroups,
                           "20 Newsgroups, RSRAE notebook: sci.electronics vs talk.politics.mideast, embedded", True),
 }
@@ -230,14 +363,13 @@ def get_spec(name: str) -> DatasetSpec:
 
 def load_split(name: str, *, data_dir=None, source: str = "auto", download: bool = False,
                **options) -> ADSplit:
-    """Build the named dataset's split. Unknown option keys raise KeyError naming the valid ones.
+    """Build the named dataset's split. Unknown option keys raise KeyError naming the valid ones,
+    bad values ValueError naming the key (``check_options``), both before any file is read.
 
     ``download=True`` (or ``JAXAD_DOWNLOAD=1``) lets a local-file dataset that is in neither the
     data dir nor the download cache be fetched from its official source (see ``read_raw``); it
     does not change the data, so it is not a dataset option.
     """
     spec = get_spec(name)
-    unknown = sorted(set(options) - set(spec.options))
-    if unknown:
-        raise KeyError(f"dataset option(s) {unknown} unknown for {name!r}; valid: {sorted(spec.options)}")
+    check_options(spec, options)
     return spec.build(data_dir, source, download, **options)
