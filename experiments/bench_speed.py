@@ -169,6 +169,7 @@ def jaxad_overrides(task: dict[str, Any], init: str = "pyod") -> dict[str, Any]:
         "lr": float(task["lr"]), "adam_eps": 1e-8, "weight_decay": WEIGHT_DECAY,
         "epochs": int(task["epochs"]), "batch_size": int(task["batch_size"]),
         "patience": 0,
+        "standardize": False,  # PyOD runs with preprocessing=False here
     }
 
 

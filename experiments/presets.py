@@ -64,7 +64,9 @@ SETUPS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
     ("ae", "20newsgroups"): {"config": {
         "hidden": (64, 128, 256, 10), "activation": "relu", "output_activation": "relu",
         "batch_norm": True, "dropout": 0.0, "weight_decay": 0.0, "initializer": "keras", "lr": 1e-3,
-        "adam_eps": 1e-7, "batch_size": 128, "epochs": 10, "loss": "mse"}},
+        "adam_eps": 1e-7, "batch_size": 128, "epochs": 10, "loss": "mse",
+        # the embeddings as the RSRAE models see them (unit rows), not standardised
+        "standardize": False}},
 }
 
 

@@ -1,7 +1,10 @@
 """Dense autoencoder scored by reconstruction error (method ``ae``).
 
 Defaults are PyOD 2's ``AutoEncoder`` (hidden (64, 32), relu, batch norm, dropout 0.2, Adam
-lr 1e-3 with weight decay 1e-5, batch 32, 10 epochs), the detector users compare against.
+lr 1e-3 with weight decay 1e-5, batch 32, 10 epochs, and its ``preprocessing=True``: tables are
+standardised with the training data's mean and std, and reconstructed and scored in that space),
+the detector users compare against. The seed tutorials' presets keep their [0, 1] inputs
+(``standardize=False``): their sigmoid outputs and binary cross-entropy need them.
 The two seed tutorials are presets (see ``PRESETS``):
 
 * ``ecg5000`` - TensorFlow's autoencoder tutorial: Dense 32-16-8 / 16-32-140, sigmoid output,
@@ -16,11 +19,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 from jaxad import losses
 from jaxad.methods.base import (
-    TRAINING_DEFAULTS, Method, TrainState, adam, check_choice, check_range, check_widths,
-    validate_training,
+    TRAINING_DEFAULTS, Method, TrainState, adam, check_choice, check_range, check_standardize,
+    check_widths, feature_stats, standardized, validate_training, wants_standardizing,
 )
 from jaxad.models import ACTIVATIONS, INITIALIZERS, DenseAE
 
@@ -40,22 +44,27 @@ DEFAULTS: dict[str, Any] = {
     "loss": "mse",
     # None scores with the training loss's error kind.
     "score_error": None,
+    # PyOD's preprocessing=True: "auto" standardises tables (rank 2), not images.
+    "standardize": "auto",
 }
 
 PRESETS: dict[str, dict[str, Any]] = {
     "ecg5000": {
         "hidden": (32, 16, 8), "output_activation": "sigmoid", "batch_norm": False,
         "dropout": 0.0, "weight_decay": 0.0, "loss": "mae", "epochs": 20, "batch_size": 512, "initializer": "keras", "adam_eps": 1e-7,
+        "standardize": False,
     },
     "fashion_mnist": {
         "hidden": (800, 400, 100), "output_activation": "sigmoid", "batch_norm": False,
         "dropout": 0.0, "weight_decay": 0.0, "loss": "bce", "score_error": "mse",
         "epochs": 10, "batch_size": 128, "initializer": "keras", "adam_eps": 1e-7,
+        "standardize": False,
     },
     # TensorFlow's tutorial, first example: Dense(64, relu) / Dense(784, sigmoid), MSE.
     "tutorial_basic": {
         "hidden": (64,), "output_activation": "sigmoid", "batch_norm": False, "dropout": 0.0,
         "weight_decay": 0.0, "loss": "mse", "epochs": 10, "batch_size": 32, "initializer": "keras", "adam_eps": 1e-7,
+        "standardize": False,
     },
 }
 
@@ -87,6 +96,12 @@ def validate(config: Mapping[str, Any], x_shape: tuple[int, ...]) -> None:
     check_range(config, "lr", 0.0, float("inf"), low_open=True)
     check_range(config, "weight_decay", 0.0, float("inf"))
     check_range(config, "adam_eps", 0.0, float("inf"), low_open=True)
+    check_standardize(config)
+    if wants_standardizing(config["standardize"], len(x_shape)):
+        if config["loss"] == "bce" or config["output_activation"] == "sigmoid":
+            raise ValueError(f"standardize={config['standardize']!r}: standardised inputs leave [0, 1], which "
+                             f"loss={config['loss']!r} / output_activation={config['output_activation']!r} "
+                             "need; set standardize=False")
 
 
 def init(rng: jax.Array, config: Mapping[str, Any], example: jax.Array) -> TrainState:
@@ -94,8 +109,18 @@ def init(rng: jax.Array, config: Mapping[str, Any], example: jax.Array) -> Train
     model = build_model(config)
     params_rng, state_rng = jax.random.split(rng)
     variables = model.init(params_rng, example, train=False)
+    # inputs: the standardisation, set by setup from the training data (identity until then)
+    inputs = {"mean": jnp.zeros(example.shape[1:], jnp.float32), "std": jnp.ones(example.shape[1:], jnp.float32)}
     return TrainState.create(rng=state_rng, variables=variables, apply_fn=model.apply,
-                             tx=adam(config), config=config)
+                             tx=adam(config), config=config, extra={"inputs": inputs})
+
+
+def setup(state: TrainState, x_train: jax.Array) -> TrainState:
+    """Once before training: the training data's per-feature mean and std when ``standardize``
+    applies to it (PyOD's StandardScaler), else the identity."""
+    if wants_standardizing(state.config["standardize"], x_train.ndim):
+        return state.replace(extra={**state.extra, "inputs": feature_stats(x_train)})
+    return state
 
 
 def reconstruction_update(state: TrainState, inputs: jax.Array, targets: jax.Array, w: jax.Array):
@@ -116,24 +141,35 @@ def reconstruction_update(state: TrainState, inputs: jax.Array, targets: jax.Arr
 
 
 def train_step(state: TrainState, batch: dict[str, jax.Array]):
-    """One Adam step on the weighted mean reconstruction loss of ``batch``."""
-    return reconstruction_update(state, batch["x"], batch["x"], batch["w"])
+    """One Adam step on the weighted mean reconstruction loss of ``batch`` (standardised)."""
+    x = standardized(batch["x"], state.extra.get("inputs"))
+    return reconstruction_update(state, x, x, batch["w"])
 
 
-def reconstruct(state: TrainState, x: jax.Array) -> jax.Array:
-    """Reconstruction in inference mode: (n, ...) -> (n, ...)."""
+def _model_output(state: TrainState, x: jax.Array) -> jax.Array:
+    """The network's output in inference mode on x as the network sees it (standardised)."""
     recon, _ = state.apply_fn({"params": state.params, **state.model_state}, x, train=False)
     return recon
 
 
+def reconstruct(state: TrainState, x: jax.Array) -> jax.Array:
+    """Reconstruction in inference mode, in x's own units: (n, ...) -> (n, ...). With
+    standardisation the network reconstructs the standardised x; the result is mapped back."""
+    stats = state.extra.get("inputs")
+    recon = _model_output(state, standardized(x, stats))
+    return recon if stats is None else recon * stats["std"] + stats["mean"]
+
+
 def score(state: TrainState, x: jax.Array) -> jax.Array:
-    """Per-sample reconstruction error (the training loss's kind unless ``score_error``): (n,)."""
+    """Per-sample reconstruction error (the training loss's kind unless ``score_error``), in the
+    standardised space the network trains in (as PyOD): (n,)."""
     kind = state.config["score_error"] or state.config["loss"]
-    return losses.reconstruction_error(x, reconstruct(state, x), kind)
+    x = standardized(x, state.extra.get("inputs"))
+    return losses.reconstruction_error(x, _model_output(state, x), kind)
 
 
 METHOD = Method(
     name="ae", init=init, train_step=train_step, score=score, defaults=DEFAULTS,
-    validate=validate, presets=PRESETS,
+    validate=validate, setup=setup, presets=PRESETS,
     description="dense autoencoder, reconstruction error",
 )
