@@ -43,7 +43,7 @@ from tqdm import tqdm  # tqdm.auto warns in Jupyter without ipywidgets
 
 from experiments import baselines
 from experiments.presets import applicable
-from experiments.run import _jsonable, device_description, run_experiment
+from experiments.run import device_description, run_experiment, write_json
 from jaxad import metrics as M
 from jaxad.data import BUILTIN, load_split, resolve_data_dir
 from jaxad.methods import METHODS
@@ -98,10 +98,7 @@ def run_cell(out: Path, dataset: str, method: str, seeds: int, data_dir, data_op
     else:
         record = run_experiment(method, dataset, seeds=seeds, data_dir=data_dir, progress=False,
                                 overrides=data_options)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(_jsonable(record), indent=2))
-    os.replace(tmp, path)
+    write_json(record, path)
     return record
 
 

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -53,7 +52,7 @@ import jax
 import numpy as np
 
 from experiments.presets import parse_overrides
-from experiments.run import _jsonable, fit_fields
+from experiments.run import fit_fields, write_json
 from jaxad import metrics as M
 from jaxad import train
 from jaxad.methods import get_method, resolve_config
@@ -225,15 +224,6 @@ def run_cell(dataset: str, c: float, name: str, x: np.ndarray, labels: np.ndarra
 
 def record_path(out: Path, dataset: str, c: float, name: str) -> Path:
     return out / f"{name}__{dataset}__c{c}.json"
-
-
-def write_json(record: dict[str, Any], path: Path) -> Path:
-    """Atomically (temp file + rename), so a killed run never leaves a broken JSON."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(_jsonable(record), indent=2))
-    os.replace(tmp, path)
-    return path
 
 
 def table(out: Path, dataset: str) -> str:

@@ -111,6 +111,15 @@ def fit_fields(result: train.FitResult, score_seconds: float) -> dict[str, Any]:
     }
 
 
+def write_json(record: dict[str, Any], path: Path) -> Path:
+    """Atomically (temp file + rename), so a killed run never leaves a broken JSON."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(_jsonable(record), indent=2))
+    os.replace(tmp, path)
+    return path
+
+
 def _jsonable(obj):
     if isinstance(obj, dict):
         return {str(k): _jsonable(v) for k, v in obj.items()}
