@@ -9,7 +9,7 @@ import pytest
 import jaxad
 from jaxad import losses, train
 from jaxad.data import load_split
-from jaxad.methods import deep_svdd, resolve_config
+from jaxad.methods import base, deep_svdd, resolve_config
 from jaxad.metrics import auroc
 
 
@@ -163,7 +163,7 @@ def test_pretraining_lowers_the_reconstruction_loss_and_initialises_phi(blob):
     curve = np.asarray(result.states.extra["pretrain_loss"][0])
     assert curve.shape == (8,) and curve[-1] < 0.8 * curve[0]
     state0 = deep_svdd.init(jax.random.PRNGKey(0), config, jnp.asarray(blob[:2]))
-    stats = deep_svdd.feature_stats(jnp.asarray(blob))
+    stats = base.feature_stats(jnp.asarray(blob))
     pretrained, _ = deep_svdd.pretrain(state0, deep_svdd.standardized(jnp.asarray(blob), stats))
     # the centre was computed from the pretrained phi
     ready = deep_svdd.setup(state0, jnp.asarray(blob))

@@ -19,12 +19,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
 from jaxad import losses
 from jaxad.methods.base import (
     TRAINING_DEFAULTS, Method, TrainState, adam, check_choice, check_range, check_standardize,
-    check_widths, feature_stats, standardized, validate_training, wants_standardizing,
+    check_widths, identity_stats, standardized, validate_training, wants_standardizing, with_input_stats,
 )
 from jaxad.models import ACTIVATIONS, INITIALIZERS, DenseAE
 
@@ -110,17 +109,14 @@ def init(rng: jax.Array, config: Mapping[str, Any], example: jax.Array) -> Train
     params_rng, state_rng = jax.random.split(rng)
     variables = model.init(params_rng, example, train=False)
     # inputs: the standardisation, set by setup from the training data (identity until then)
-    inputs = {"mean": jnp.zeros(example.shape[1:], jnp.float32), "std": jnp.ones(example.shape[1:], jnp.float32)}
-    return TrainState.create(rng=state_rng, variables=variables, apply_fn=model.apply,
-                             tx=adam(config), config=config, extra={"inputs": inputs})
+    return TrainState.create(rng=state_rng, variables=variables, apply_fn=model.apply, tx=adam(config),
+                             config=config, extra={"inputs": identity_stats(example.shape[1:])})
 
 
 def setup(state: TrainState, x_train: jax.Array) -> TrainState:
     """Once before training: the training data's per-feature mean and std when ``standardize``
     applies to it (PyOD's StandardScaler), else the identity."""
-    if wants_standardizing(state.config["standardize"], x_train.ndim):
-        return state.replace(extra={**state.extra, "inputs": feature_stats(x_train)})
-    return state
+    return with_input_stats(state, x_train)
 
 
 def reconstruction_update(state: TrainState, inputs: jax.Array, targets: jax.Array, w: jax.Array):
@@ -155,6 +151,7 @@ def _model_output(state: TrainState, x: jax.Array) -> jax.Array:
 def reconstruct(state: TrainState, x: jax.Array) -> jax.Array:
     """Reconstruction in inference mode, in x's own units: (n, ...) -> (n, ...). With
     standardisation the network reconstructs the standardised x; the result is mapped back."""
+    # .get: conv_ae and dae score through these functions with states that have no "inputs"
     stats = state.extra.get("inputs")
     recon = _model_output(state, standardized(x, stats))
     return recon if stats is None else recon * stats["std"] + stats["mean"]

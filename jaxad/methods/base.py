@@ -14,7 +14,7 @@ static (non-pytree) fields, as in Flax's own TrainState.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -169,6 +169,20 @@ def feature_stats(x: jax.Array) -> dict[str, jax.Array]:
     constant feature gets std 1, so standardising it gives 0, not NaN."""
     mean, std = jnp.mean(x, axis=0), jnp.std(x, axis=0)
     return {"mean": mean, "std": jnp.where(std > 1e-12, std, 1.0)}
+
+
+def identity_stats(sample_shape: Sequence[int]) -> dict[str, jax.Array]:
+    """``feature_stats`` that leave x as it is (mean 0, std 1): a state's ``extra["inputs"]``
+    until ``with_input_stats`` sets the training data's."""
+    return {"mean": jnp.zeros(tuple(sample_shape), jnp.float32), "std": jnp.ones(tuple(sample_shape), jnp.float32)}
+
+
+def with_input_stats(state: TrainState, x_train: jax.Array) -> TrainState:
+    """``state`` with ``extra["inputs"]`` = ``feature_stats(x_train)`` when its config's
+    ``standardize`` applies to data of x_train's rank, else unchanged (a method's ``setup``)."""
+    if wants_standardizing(state.config["standardize"], x_train.ndim):
+        return state.replace(extra={**state.extra, "inputs": feature_stats(x_train)})
+    return state
 
 
 def standardized(x: jax.Array, stats: Mapping[str, jax.Array] | None) -> jax.Array:

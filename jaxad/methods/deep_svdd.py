@@ -55,7 +55,7 @@ import optax
 from jaxad import losses
 from jaxad.methods.base import (
     TRAINING_DEFAULTS, Method, TrainState, adam_l2, check_choice, check_positive_int, check_range,
-    check_standardize, check_widths, feature_stats, standardized, validate_training, wants_standardizing,
+    check_standardize, check_widths, identity_stats, standardized, validate_training, with_input_stats,
 )
 from jaxad.models import ACTIVATIONS, INITIALIZERS
 from jaxad.models.svdd import DeepSVDDAutoencoder, DeepSVDDNet
@@ -176,7 +176,7 @@ def init(rng: jax.Array, config: Mapping[str, Any], example: jax.Array) -> Train
     rep = int(config["hidden"][-1])
     extra = {
         # set by setup from the training data (identity until then)
-        "inputs": {"mean": jnp.zeros(example.shape[1:], jnp.float32), "std": jnp.ones(example.shape[1:], jnp.float32)},
+        "inputs": identity_stats(example.shape[1:]),
         "c": jnp.full((rep,), jnp.nan, jnp.float32),
         "R": jnp.zeros((), jnp.float32),
         "epoch": jnp.zeros((), jnp.int32),
@@ -243,10 +243,8 @@ def setup(state: TrainState, x_train: jax.Array) -> TrainState:
     phi, then the centre c = eps-adjusted mean of phi(x_train) (``losses.svdd_center``); with
     ``warm_up_epochs=0`` the soft-boundary radius starts at its quantile."""
     config = state.config
+    state = with_input_stats(state, x_train)
     extra = dict(state.extra)
-    if wants_standardizing(config["standardize"], x_train.ndim):
-        extra["inputs"] = feature_stats(x_train)
-        state = state.replace(extra=extra)
     if int(config["pretrain_epochs"]) > 0:
         params, extra["pretrain_loss"] = pretrain(state, standardized(x_train, extra["inputs"]))
         state = state.replace(params=params)

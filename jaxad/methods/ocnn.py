@@ -50,7 +50,7 @@ import numpy as np
 from jaxad import losses
 from jaxad.methods.base import (
     TRAINING_DEFAULTS, Method, TrainState, adam, check_choice, check_positive_int, check_range,
-    check_standardize, check_widths, feature_stats, standardized, validate_training, wants_standardizing,
+    check_standardize, check_widths, identity_stats, standardized, validate_training, with_input_stats,
 )
 from jaxad.models import ACTIVATIONS, INITIALIZERS, OneClassNet
 
@@ -120,9 +120,8 @@ def init(rng: jax.Array, config: Mapping[str, Any], example: jax.Array) -> Train
     params_rng, state_rng = jax.random.split(rng)
     variables = model.init(params_rng, example)
     # inputs: the standardisation, set by setup from the training data (identity until then)
-    inputs = {"mean": jnp.zeros(example.shape[1:], jnp.float32), "std": jnp.ones(example.shape[1:], jnp.float32)}
     return TrainState.create(rng=state_rng, variables=variables, apply_fn=model.apply, tx=adam(config),
-                             config=config, extra={"r": jnp.zeros(()), "inputs": inputs})
+                             config=config, extra={"r": jnp.zeros(()), "inputs": identity_stats(example.shape[1:])})
 
 
 def outputs(state: TrainState, x: jax.Array, params=None) -> jax.Array:
@@ -142,8 +141,7 @@ def setup(state: TrainState, x_train: jax.Array) -> TrainState:
     """Once before training, on the training data: the input standardisation, gamma 'scale'
     (when there is a Fourier layer), then r = the nu-quantile of the initial outputs."""
     config = state.config
-    if wants_standardizing(config["standardize"], x_train.ndim):
-        state = state.replace(extra={**state.extra, "inputs": feature_stats(x_train)})
+    state = with_input_stats(state, x_train)
     if config["fourier_dim"] and config["fourier_gamma"] == "scale":
         constants = {**state.model_state["constants"]}
         constants["fourier"] = {**constants["fourier"], "scale": fourier_scale(standardized(x_train, state.extra["inputs"]))}
