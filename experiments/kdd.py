@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -35,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from experiments.presets import resolve_setup
-from experiments.run import _jsonable, device_description, seed_thresholds
+from experiments.run import device_description, seed_thresholds, write_json, write_text_atomic
 from jaxad import metrics as M
 from jaxad import train
 from jaxad.data import load_split
@@ -119,10 +118,7 @@ def cached_rows(folder: Path, name: str, compute) -> list[dict]:
     if path.exists():
         return json.loads(path.read_text())
     rows = compute()
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(_jsonable(rows)))
-    os.replace(tmp, path)
+    write_json(rows, path, indent=None)
     return rows
 
 
@@ -156,13 +152,9 @@ def markdown(df: pd.DataFrame) -> str:
 
 
 def write(out: Path, rows: list[dict], df: pd.DataFrame, md: str, meta: dict) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    record = {**meta, "rows": rows, "published": PUBLISHED}
-    for name, text in (("kdd.json", json.dumps(_jsonable(record), indent=1)),
-                       ("kdd.csv", df.to_csv(index=False)), ("table.md", md + "\n")):
-        tmp = out / f".{name}.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, out / name)
+    write_json({**meta, "rows": rows, "published": PUBLISHED}, out / "kdd.json", indent=1)
+    write_text_atomic(df.to_csv(index=False), out / "kdd.csv")
+    write_text_atomic(md + "\n", out / "table.md")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -111,13 +111,19 @@ def fit_fields(result: train.FitResult, score_seconds: float) -> dict[str, Any]:
     }
 
 
-def write_json(record: dict[str, Any], path: Path) -> Path:
-    """Atomically (temp file + rename), so a killed run never leaves a broken JSON."""
+def write_text_atomic(text: str, path: Path) -> Path:
+    """Write ``text`` to a temporary sibling and rename it over ``path``, so a killed run never
+    leaves a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(_jsonable(record), indent=2))
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
     os.replace(tmp, path)
     return path
+
+
+def write_json(record: Any, path: Path, indent: int | None = 2) -> Path:
+    """``record`` as strict JSON (NaN as null), written atomically."""
+    return write_text_atomic(json.dumps(_jsonable(record), indent=indent), path)
 
 
 def _jsonable(obj):
@@ -133,15 +139,10 @@ def _jsonable(obj):
 
 
 def write_record(record: dict[str, Any], out_dir: Path) -> Path:
-    """Write atomically (temp file + rename), so a killed run never leaves a broken JSON."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Write the record atomically to a new time-stamped file in ``out_dir``."""
     safe = record["dataset"].replace("/", "-")
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-    path = out_dir / f"{record['method']}__{safe}__{stamp}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(_jsonable(record), indent=2))
-    os.replace(tmp, path)
-    return path
+    return write_json(record, out_dir / f"{record['method']}__{safe}__{stamp}.json")
 
 
 def format_metrics(record: dict[str, Any]) -> str:
