@@ -154,18 +154,23 @@ def plan_placement(shard: str, n_seeds: int, batch_size: int) -> _Placement:
 
 # ---------------------------------------------------------------- the compiled epoch
 
-def batch_layout(n: int, batch_size: int) -> tuple[int, int]:
-    """(number of batches, rows per batch): batches never exceed the data; the last is padded."""
+def batch_layout(n: int, batch_size: int, drop_last: bool = False) -> tuple[int, int]:
+    """(number of batches, rows per batch): batches never exceed the data; the last is padded,
+    or, with ``drop_last`` (PyTorch's DataLoader option), left out when it is not full."""
     rows = min(batch_size, n)
-    return -(-n // rows), rows
+    return (n // rows if drop_last else -(-n // rows)), rows
 
 
-def epoch_batches(orders: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+def epoch_batches(orders: np.ndarray, batch_size: int, drop_last: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Minibatches of one epoch from each seed's row order (n_seeds, n): indices
     (n_seeds, n_batches, rows) int32 and weights (n_batches, rows), 1 for real rows and 0 for the
-    padding of the last batch, which repeats rows of the order so that gathers stay in bounds."""
+    padding of the last batch, which repeats rows of the order so that gathers stay in bounds.
+    ``drop_last``: the rows after the last full batch sit this epoch out (all weights 1)."""
     n_seeds, n = orders.shape
-    n_batches, rows = batch_layout(n, batch_size)
+    n_batches, rows = batch_layout(n, batch_size, drop_last)
+    if drop_last:
+        idx = orders[:, :n_batches * rows]
+        return idx.reshape(n_seeds, n_batches, rows).astype(np.int32), np.ones((n_batches, rows), np.float32)
     pad = n_batches * rows - n  # < rows <= n
     idx = np.concatenate([orders, orders[:, :pad]], axis=1)
     weights = (np.arange(n_batches * rows) < n).astype(np.float32)
@@ -205,7 +210,7 @@ def freeze_stopped(active, new, old):
 def make_epoch(method: Method, n: int, hooks: Sequence[Hook], placement: _Placement) -> Callable:
     """The pure per-seed epoch ``(state, idx, w, active, x) -> (state, metrics)``: one
     ``lax.scan`` of ``make_step`` over the batches of ``epoch_batches``, then the epoch end.
-    Metrics are means over the real rows."""
+    Metrics are means over the ``n`` real rows the epoch trains on."""
     step, end = make_step(method, placement), make_epoch_end(method, hooks)
 
     def run_epoch(state, idx, w, active, x):
@@ -317,6 +322,7 @@ def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequ
         return merge_fit_results(parts)
     start = time.perf_counter()
     epochs, batch_size = int(config["epochs"]), int(config["batch_size"])
+    drop_last = bool(config.get("drop_last", False))
     n = x_train.shape[1] if data_per_seed else len(x_train)
     placement = plan_placement(shard, len(seeds), batch_layout(n, batch_size)[1])
     x_host = np.asarray(x_train, dtype=np.float32)
@@ -361,13 +367,14 @@ def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequ
     compile_start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
-        example_idx, example_w = epoch_batches(epoch_orders(seeds, 0, n), batch_size)
+        example_idx, example_w = epoch_batches(epoch_orders(seeds, 0, n), batch_size, drop_last)
+        n_seen = int(example_w.sum())  # rows per epoch: n, or fewer with drop_last
         if stream:
             compiled = compile_streamed_epoch(method, n, hooks, placement, states, x_host, example_w,
                                               active_on_device, data_per_seed=data_per_seed, loop=loop,
                                               budget=device_budget(device_budget_bytes))
         elif loop == "scan":
-            epoch_fn = jax.vmap(make_epoch(method, n, hooks, placement), in_axes=(0, 0, None, 0, x_axis))
+            epoch_fn = jax.vmap(make_epoch(method, n_seen, hooks, placement), in_axes=(0, 0, None, 0, x_axis))
             compiled = jax.jit(epoch_fn, donate_argnums=(0,)).lower(
                 states, placement.seeded(example_idx), example_w, active_on_device, x
             ).compile(compiler_options=_compiler_options())
@@ -378,7 +385,7 @@ def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequ
                 states, placement.seeded(example_idx[:, 0]), example_w[0], x
             ).compile(compiler_options=_compiler_options())
             end_c = jax.jit(end_fn).lower(states, x).compile(compiler_options=_compiler_options())
-            compiled = _host_epoch(step_c, end_c, n)
+            compiled = _host_epoch(step_c, end_c, n_seen)
     compile_seconds = time.perf_counter() - compile_start
 
     loop_start = time.perf_counter()
@@ -387,7 +394,7 @@ def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequ
                total=epochs)
     try:
         for epoch in bar:
-            idx, w = epoch_batches(epoch_orders(seeds, epoch, n), batch_size)
+            idx, w = epoch_batches(epoch_orders(seeds, epoch, n), batch_size, drop_last)
             if placement.kind == "seeds":
                 # XLA returns size-0 leaves (an empty pretraining history) replicated; the
                 # compiled epoch wants every state leaf seed-sharded, as it was lowered
@@ -515,6 +522,7 @@ def compile_streamed_epoch(method: Method, n: int, hooks: Sequence[Hook], placem
         return x_host[order.reshape(-1)]
 
     example = epoch_orders(range(n_seeds), 0, n)
+    n_seen = int(example_w.sum())  # rows per epoch: n, or fewer with drop_last
     compiled, index = {}, {}
     for size in sorted(set(sizes)):
         index[size] = chunk_index(size)
@@ -548,7 +556,7 @@ def compile_streamed_epoch(method: Method, n: int, hooks: Sequence[Hook], placem
             parts.append(batch_metrics)
             b0 += size
         batch_metrics = {k: jnp.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}
-        metrics = _WEIGHTED_MEANS(batch_metrics, jnp.asarray(w.sum(axis=1)), n)
+        metrics = _WEIGHTED_MEANS(batch_metrics, jnp.asarray(w.sum(axis=1)), n_seen)
         states, end_metrics = end_c(states, active)
         return states, {**metrics, **end_metrics}
 

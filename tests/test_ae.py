@@ -53,3 +53,19 @@ def test_a_far_column_no_longer_dominates_the_score():
         scores[setting] = np.mean(s[y == 1] > np.quantile(s[y == 0], 0.95))
     # measured: 0.80 of the anomalies above the normals' 95th percentile standardised, 0.10 raw
     assert scores[True] > 0.7 and scores[False] < 0.3, scores
+
+
+def test_batch_norm_running_statistics_move_as_pytorchs_and_pyod_drops_the_last_batch():
+    # PyOD's AutoEncoder: BatchNorm1d(momentum=0.1) and DataLoader(drop_last=True)
+    assert ae.DEFAULTS["bn_momentum"] == 0.9 and ae.DEFAULTS["drop_last"] is True
+    model = ae.build_model(ae.DEFAULTS)
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(16, 5)), jnp.float32)
+    variables = model.init(jax.random.PRNGKey(0), x, train=False)
+    _, updated = model.apply(variables, x, train=True, rngs={"dropout": jax.random.PRNGKey(1)},
+                             mutable=["batch_stats"])
+    first = variables["params"]["encoder"]["Dense_0"]
+    pre = x @ first["kernel"] + first["bias"]  # the first batch norm's input
+    running = updated["batch_stats"]["encoder"]["BatchNorm_0"]
+    # one step from the initial (mean 0, var 1): 0.9 * old + 0.1 * batch statistic
+    np.testing.assert_allclose(running["mean"], 0.1 * pre.mean(axis=0), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(running["var"], 0.9 + 0.1 * pre.var(axis=0), rtol=1e-4)

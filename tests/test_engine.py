@@ -103,6 +103,24 @@ def test_hooks_run_after_each_epoch_and_report_metrics():
 
 
 @pytest.mark.parametrize("loop", ["scan", "host"])
+def test_drop_last_leaves_out_the_partial_batch_of_each_shuffle(loop):
+    # PyTorch's DataLoader(drop_last=True), which PyOD trains with: 10 rows in batches of 4 are
+    # 2 full batches per epoch; 2 rows (different ones each epoch) sit the epoch out
+    cfg = probe_config(n=10, batch_size=4, epochs=5, drop_last=True)
+    result = train.fit(PROBE, cfg, rows(10), seeds=(0, 1), progress=False, loop=loop)
+    counts = np.asarray(result.states.extra["counts"])
+    np.testing.assert_array_equal(counts.sum(axis=1), [5 * 8.0] * 2)
+    assert counts.max() <= 5 and counts.min() < 5  # rows left out vary with the shuffle
+    assert np.asarray(result.states.extra["batches"]).tolist() == [10, 10]
+    # the epoch loss is the mean over the 8 rows trained on: batches 1 and 1/2
+    np.testing.assert_allclose(result.history["loss"][0, 0], (4 * 1 + 4 * 0.5) / 8, rtol=1e-6)
+    idx, w = train.epoch_batches(train.epoch_orders((0,), 0, 3), 4, drop_last=True)
+    assert idx.shape == (1, 1, 3) and w.tolist() == [[1, 1, 1]]  # fewer rows than a batch: one batch
+    with pytest.raises(ValueError, match="drop_last='yes': expected True or False"):
+        jaxad.Detector("ae", drop_last="yes").fit(np.zeros((8, 2), np.float32))
+
+
+@pytest.mark.parametrize("loop", ["scan", "host"])
 def test_epoch_metrics_are_weighted_means_over_real_rows(loop):
     result = train.fit(PROBE, probe_config(epochs=1, batch_size=4), rows(10), progress=False, loop=loop)
     # losses per batch 1, 1/2, 1/3 with 4, 4, 2 real rows

@@ -1,7 +1,8 @@
 """Dense autoencoder scored by reconstruction error (method ``ae``).
 
-Defaults are PyOD 2's ``AutoEncoder`` (hidden (64, 32), relu, batch norm, dropout 0.2, Adam
-lr 1e-3 with weight decay 1e-5, batch 32, 10 epochs, and its ``preprocessing=True``: tables are
+Defaults are PyOD 2's ``AutoEncoder`` (hidden (64, 32), relu, batch norm with PyTorch's momentum,
+dropout 0.2, Adam lr 1e-3 with weight decay 1e-5, batch 32 with the last partial batch of each
+shuffle dropped, 10 epochs, and its ``preprocessing=True``: tables are
 standardised with the training data's mean and std, and reconstructed and scored in that space),
 the detector users compare against. The seed tutorials' presets keep their [0, 1] inputs
 (``standardize=False``): their sigmoid outputs and binary cross-entropy need them.
@@ -34,6 +35,8 @@ DEFAULTS: dict[str, Any] = {
     "activation": "relu",
     "output_activation": "linear",
     "batch_norm": True,
+    # PyTorch's BatchNorm1d momentum 0.1, in flax's convention (weight of the old average).
+    "bn_momentum": 0.9,
     "dropout": 0.2,
     # Initialised as PyOD's AutoEncoder (He-uniform hidden kernels, PyTorch's default elsewhere).
     "initializer": "pyod",
@@ -45,25 +48,27 @@ DEFAULTS: dict[str, Any] = {
     "score_error": None,
     # PyOD's preprocessing=True: "auto" standardises tables (rank 2), not images.
     "standardize": "auto",
+    # PyOD trains with DataLoader(drop_last=True).
+    "drop_last": True,
 }
 
 PRESETS: dict[str, dict[str, Any]] = {
     "ecg5000": {
         "hidden": (32, 16, 8), "output_activation": "sigmoid", "batch_norm": False,
         "dropout": 0.0, "weight_decay": 0.0, "loss": "mae", "epochs": 20, "batch_size": 512, "initializer": "keras", "adam_eps": 1e-7,
-        "standardize": False,
+        "standardize": False, "drop_last": False,
     },
     "fashion_mnist": {
         "hidden": (800, 400, 100), "output_activation": "sigmoid", "batch_norm": False,
         "dropout": 0.0, "weight_decay": 0.0, "loss": "bce", "score_error": "mse",
         "epochs": 10, "batch_size": 128, "initializer": "keras", "adam_eps": 1e-7,
-        "standardize": False,
+        "standardize": False, "drop_last": False,
     },
     # TensorFlow's tutorial, first example: Dense(64, relu) / Dense(784, sigmoid), MSE.
     "tutorial_basic": {
         "hidden": (64,), "output_activation": "sigmoid", "batch_norm": False, "dropout": 0.0,
         "weight_decay": 0.0, "loss": "mse", "epochs": 10, "batch_size": 32, "initializer": "keras", "adam_eps": 1e-7,
-        "standardize": False,
+        "standardize": False, "drop_last": False,
     },
 }
 
@@ -75,6 +80,7 @@ def build_model(config: Mapping[str, Any]) -> DenseAE:
         activation=config["activation"],
         output_activation=config["output_activation"],
         batch_norm=bool(config["batch_norm"]),
+        bn_momentum=float(config["bn_momentum"]),
         dropout=float(config["dropout"]),
         initializer=config["initializer"],
     )
@@ -92,6 +98,7 @@ def validate(config: Mapping[str, Any], x_shape: tuple[int, ...]) -> None:
     if config["score_error"] is not None:
         check_choice(config, "score_error", losses.RECONSTRUCTION_ERRORS)
     check_range(config, "dropout", 0.0, 1.0, high_open=True)
+    check_range(config, "bn_momentum", 0.0, 1.0, high_open=True)
     check_range(config, "lr", 0.0, float("inf"), low_open=True)
     check_range(config, "weight_decay", 0.0, float("inf"))
     check_range(config, "adam_eps", 0.0, float("inf"), low_open=True)

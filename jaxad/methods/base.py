@@ -19,6 +19,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import struct
 
@@ -29,6 +30,9 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     # Early stopping on the epoch's mean training loss; patience 0 turns it off.
     "patience": 0,
     "min_delta": 0.0,
+    # PyTorch's DataLoader(drop_last=True): the rows after the last full batch of an epoch's
+    # shuffle sit that epoch out (PyOD's detectors train so). False pads the last batch instead.
+    "drop_last": False,
 }
 
 
@@ -242,3 +246,5 @@ def validate_training(config: Mapping[str, Any]) -> None:
     check_positive_int(config, "batch_size")
     check_positive_int(config, "patience", minimum=0)
     check_range(config, "min_delta", 0.0, float("inf"))
+    if not isinstance(config.get("drop_last", False), (bool, np.bool_)):
+        raise ValueError(f"drop_last={config['drop_last']!r}: expected True or False")

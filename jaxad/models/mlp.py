@@ -70,6 +70,9 @@ class MLP(nn.Module):
     out_features: int | None = None
     out_activation: str = "linear"
     initializer: str = "flax"
+    # PyTorch's BatchNorm1d momentum 0.1 (flax counts the other way: 0.9), PyOD's; flax's own
+    # 0.99 leaves the running statistics of a 10-epoch fit on a small table mostly at their init.
+    bn_momentum: float = 0.9
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool, mask: jax.Array | None = None) -> jax.Array:
@@ -78,7 +81,7 @@ class MLP(nn.Module):
             x = dense(width, x.shape[-1], self.initializer)(x)
             if self.batch_norm:
                 bn_mask = None if mask is None else mask[:, None]
-                x = nn.BatchNorm(use_running_average=not train)(x, mask=bn_mask)
+                x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum)(x, mask=bn_mask)
             x = act(x)
             if self.dropout > 0:
                 x = nn.Dropout(self.dropout, deterministic=not train)(x)
@@ -107,13 +110,14 @@ class DenseAE(nn.Module):
     batch_norm: bool = False
     dropout: float = 0.0
     initializer: str = "flax"
+    bn_momentum: float = 0.9
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool, mask: jax.Array | None = None):
         shape = x.shape
         flat = x.reshape(shape[0], math.prod(shape[1:]))
         layer = partial(MLP, activation=self.activation, batch_norm=self.batch_norm,
-                        dropout=self.dropout, initializer=self.initializer)
+                        dropout=self.dropout, initializer=self.initializer, bn_momentum=self.bn_momentum)
         z = layer(tuple(self.hidden), name="encoder")(flat, train=train, mask=mask)
         widths = mirrored(self.hidden) if self.decoder_hidden is None else tuple(self.decoder_hidden)
         decoder = layer(widths, out_features=flat.shape[1], out_activation=self.output_activation, name="decoder")
