@@ -19,7 +19,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from flax import struct
 
@@ -229,6 +228,11 @@ def check_widths(config: Mapping[str, Any], key: str, allow_empty: bool = False)
                          "tuple of layer widths >= 1, e.g. (64, 32)")
 
 
+def check_bool(config: Mapping[str, Any], key: str) -> None:
+    if not isinstance(config[key], bool):
+        raise ValueError(f"{key}={config[key]!r}: expected True or False")
+
+
 def check_range(config: Mapping[str, Any], key: str, low: float, high: float,
                 low_open: bool = False, high_open: bool = False) -> None:
     value = config[key]
@@ -246,5 +250,5 @@ def validate_training(config: Mapping[str, Any]) -> None:
     check_positive_int(config, "batch_size")
     check_positive_int(config, "patience", minimum=0)
     check_range(config, "min_delta", 0.0, float("inf"))
-    if not isinstance(config.get("drop_last", False), (bool, np.bool_)):
-        raise ValueError(f"drop_last={config['drop_last']!r}: expected True or False")
+    if "drop_last" in config:
+        check_bool(config, "drop_last")

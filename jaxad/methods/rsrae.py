@@ -57,7 +57,7 @@ import jax.numpy as jnp
 
 from jaxad import losses
 from jaxad.methods.base import (
-    TRAINING_DEFAULTS, Method, TrainState, adam, adam_l2, check_choice, check_positive_int,
+    TRAINING_DEFAULTS, Method, TrainState, adam, adam_l2, check_bool, check_choice, check_positive_int,
     check_range, check_widths, validate_training,
 )
 from jaxad.methods.param_groups import group_optimizer, label_params, per_loss
@@ -126,11 +126,6 @@ def code_size(config: Mapping[str, Any], x_shape: tuple[int, ...]) -> int:
     return h * w * int(config["hidden"][-1])
 
 
-def _check_bool(config: Mapping[str, Any], key: str) -> None:
-    if not isinstance(config[key], bool):
-        raise ValueError(f"{key}={config[key]!r}: expected True or False")
-
-
 def validate(config: Mapping[str, Any], x_shape: tuple[int, ...]) -> None:
     validate_training(config)
     check_choice(config, "network", NETWORKS)
@@ -143,7 +138,7 @@ def validate(config: Mapping[str, Any], x_shape: tuple[int, ...]) -> None:
     check_choice(config, "loss", losses.RSR_NORMS)
     check_choice(config, "rsr_loss", losses.RSR_NORMS)
     check_choice(config, "score_type", SCORE_TYPES)
-    _check_bool(config, "normalize")
+    check_bool(config, "normalize")
     check_positive_int(config, "intrinsic_size")
     check_range(config, "rsr_init_std", 0.0, float("inf"), low_open=True)
     check_range(config, "lr", 0.0, float("inf"), low_open=True)
