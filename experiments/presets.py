@@ -63,7 +63,7 @@ SETUPS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
     # The plain autoencoder beside it: the same widths with a 10-d code instead of the RSR layer.
     ("ae", "20newsgroups"): {"config": {
         "hidden": (64, 128, 256, 10), "activation": "relu", "output_activation": "relu",
-        "batch_norm": True, "bn_momentum": 0.99, "dropout": 0.0, "weight_decay": 0.0, "initializer": "keras",
+        "batch_norm": True, "bn_momentum": 0.99, "bn_unbiased_var": False, "dropout": 0.0, "weight_decay": 0.0, "initializer": "keras",
         "lr": 1e-3, "adam_eps": 1e-7, "batch_size": 128, "epochs": 10, "loss": "mse", "drop_last": False,
         # the embeddings as the RSRAE models see them (unit rows), not standardised
         "standardize": False}},

@@ -66,6 +66,8 @@ def test_batch_norm_running_statistics_move_as_pytorchs_and_pyod_drops_the_last_
     first = variables["params"]["encoder"]["Dense_0"]
     pre = x @ first["kernel"] + first["bias"]  # the first batch norm's input
     running = updated["batch_stats"]["encoder"]["BatchNorm_0"]
-    # one step from the initial (mean 0, var 1): 0.9 * old + 0.1 * batch statistic
+    # one step from the initial (mean 0, var 1): 0.9 * old + 0.1 * batch statistic, the variance
+    # unbiased (ddof=1) as PyTorch's BatchNorm1d keeps it
+    assert ae.DEFAULTS["bn_unbiased_var"] is True
     np.testing.assert_allclose(running["mean"], 0.1 * pre.mean(axis=0), rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(running["var"], 0.9 + 0.1 * pre.var(axis=0), rtol=1e-4)
+    np.testing.assert_allclose(running["var"], 0.9 + 0.1 * pre.var(axis=0, ddof=1), rtol=1e-4)

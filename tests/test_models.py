@@ -1,11 +1,13 @@
 """Model shapes, parameter names and initialisers."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from jaxad.models import MLP, DenseAE, dense
+from jaxad.models.mlp import BatchNorm
 
 
 def test_dense_ae_shapes_and_latent():
@@ -40,6 +42,31 @@ def test_batch_norm_mask_keeps_padding_out_of_statistics():
     _, real = model.apply(variables, x[:2], train=True, mutable=["batch_stats"])
     np.testing.assert_allclose(masked["batch_stats"]["BatchNorm_0"]["mean"],
                                real["batch_stats"]["BatchNorm_0"]["mean"], rtol=1e-5)
+
+
+def test_batch_norm_biased_is_flaxs_and_unbiased_scales_the_running_variance_by_n_over_n_minus_1():
+    x = jnp.array([[1.0, -2.0], [3.0, 4.0], [0.5, 1.0], [1e6, -1e6]])
+    mask = jnp.array([True, True, True, False])[:, None]
+    ours = BatchNorm(momentum=0.9, unbiased_running_var=False)
+    theirs = nn.BatchNorm(momentum=0.9, epsilon=1e-5)
+    variables = ours.init(jax.random.PRNGKey(0), x, use_running_average=False)
+    y, stats = ours.apply(variables, x, use_running_average=False, mask=mask, mutable=["batch_stats"])
+    y_ref, stats_ref = theirs.apply(variables, x, use_running_average=False, mask=mask, mutable=["batch_stats"])
+    np.testing.assert_allclose(y[:3], y_ref[:3], rtol=1e-5, atol=1e-6)
+    for key in ("mean", "var"):
+        np.testing.assert_allclose(stats["batch_stats"][key], stats_ref["batch_stats"][key], rtol=1e-5)
+    unbiased = BatchNorm(momentum=0.9, unbiased_running_var=True)
+    y_unbiased, stats_unbiased = unbiased.apply(variables, x, use_running_average=False, mask=mask,
+                                                mutable=["batch_stats"])
+    real = np.asarray(x[:3])
+    # n = 3 real rows: 0.9 * 1 + 0.1 * var(ddof=1); the normalisation itself uses the batch's own
+    # biased variance, as in PyTorch
+    np.testing.assert_allclose(stats_unbiased["batch_stats"]["var"], 0.9 + 0.1 * real.var(axis=0, ddof=1), rtol=1e-5)
+    np.testing.assert_allclose(y_unbiased, y, rtol=1e-6)
+    # evaluation mode normalises with the running statistics
+    y_eval = unbiased.apply({**variables, **stats_unbiased}, x[:1], use_running_average=True)
+    mean, var = stats_unbiased["batch_stats"]["mean"], stats_unbiased["batch_stats"]["var"]
+    np.testing.assert_allclose(y_eval, (x[:1] - mean) / np.sqrt(var + 1e-5), rtol=1e-5)
 
 
 @pytest.mark.parametrize("initializer, kernel_bound, bias_zero", [

@@ -23,7 +23,7 @@ import jax
 
 from jaxad import losses
 from jaxad.methods.base import (
-    TRAINING_DEFAULTS, Method, TrainState, adam, check_choice, check_range, check_standardize,
+    TRAINING_DEFAULTS, Method, TrainState, adam, check_bool, check_choice, check_range, check_standardize,
     check_widths, identity_stats, standardized, validate_training, wants_standardizing, with_input_stats,
 )
 from jaxad.models import ACTIVATIONS, INITIALIZERS, DenseAE
@@ -37,6 +37,8 @@ DEFAULTS: dict[str, Any] = {
     "batch_norm": True,
     # PyTorch's BatchNorm1d momentum 0.1, in flax's convention (weight of the old average).
     "bn_momentum": 0.9,
+    # PyTorch updates the running variance with the unbiased batch variance; False: flax / Keras.
+    "bn_unbiased_var": True,
     "dropout": 0.2,
     # Initialised as PyOD's AutoEncoder (He-uniform hidden kernels, PyTorch's default elsewhere).
     "initializer": "pyod",
@@ -81,6 +83,7 @@ def build_model(config: Mapping[str, Any]) -> DenseAE:
         output_activation=config["output_activation"],
         batch_norm=bool(config["batch_norm"]),
         bn_momentum=float(config["bn_momentum"]),
+        bn_unbiased_var=bool(config["bn_unbiased_var"]),
         dropout=float(config["dropout"]),
         initializer=config["initializer"],
     )
@@ -99,6 +102,7 @@ def validate(config: Mapping[str, Any], x_shape: tuple[int, ...]) -> None:
         check_choice(config, "score_error", losses.RECONSTRUCTION_ERRORS)
     check_range(config, "dropout", 0.0, 1.0, high_open=True)
     check_range(config, "bn_momentum", 0.0, 1.0, high_open=True)
+    check_bool(config, "bn_unbiased_var")
     check_range(config, "lr", 0.0, float("inf"), low_open=True)
     check_range(config, "weight_decay", 0.0, float("inf"))
     check_range(config, "adam_eps", 0.0, float("inf"), low_open=True)

@@ -51,6 +51,43 @@ def dense(features: int, fan_in: int, initializer: str = "flax", output: bool = 
     return nn.Dense(features, kernel_init=kernel_init, bias_init=bias_init(fan_in), **kwargs)
 
 
+class BatchNorm(nn.Module):
+    """Batch norm over the last axis, flax's parameters and statistics (scale, bias; mean, var),
+    with the running variance updated from the biased batch variance (flax, Keras) or the unbiased
+    one, n / (n - 1) times larger (PyTorch's BatchNorm1d, hence PyOD's AutoEncoder).
+
+    Shapes: x (B, F) -> (B, F); ``mask`` (B, 1) bool keeps padded rows out of the statistics, and
+    n counts the real rows. ``momentum`` is the weight of the old running average (flax's
+    convention; PyTorch's momentum 0.1 is 0.9 here). epsilon 1e-5: flax's and PyTorch's default.
+    """
+
+    momentum: float = 0.9
+    epsilon: float = 1e-5
+    unbiased_running_var: bool = True
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, use_running_average: bool, mask: jax.Array | None = None) -> jax.Array:
+        features = x.shape[-1]
+        scale = self.param("scale", nn.initializers.ones, (features,))
+        bias = self.param("bias", nn.initializers.zeros, (features,))
+        running_mean = self.variable("batch_stats", "mean", jnp.zeros, (features,))
+        running_var = self.variable("batch_stats", "var", jnp.ones, (features,))
+        if use_running_average:
+            mean, var = running_mean.value, running_var.value
+        else:
+            weight = jnp.ones((x.shape[0], 1), x.dtype) if mask is None else mask.astype(x.dtype)
+            n = weight.sum()
+            mean = (weight * x).sum(0) / n
+            var = (weight * jnp.square(x - mean)).sum(0) / n
+            if not self.is_initializing():
+                # A batch of one real row has no unbiased variance; PyTorch refuses it, this keeps
+                # the biased (zero) one rather than dividing by zero.
+                stats_var = var * n / jnp.maximum(n - 1.0, 1.0) if self.unbiased_running_var else var
+                running_mean.value = self.momentum * running_mean.value + (1.0 - self.momentum) * mean
+                running_var.value = self.momentum * running_var.value + (1.0 - self.momentum) * stats_var
+        return (x - mean) * jax.lax.rsqrt(var + self.epsilon) * scale + bias
+
+
 class MLP(nn.Module):
     """Dense layers ``features``, each Dense -> [BatchNorm] -> activation -> [Dropout].
 
@@ -73,15 +110,18 @@ class MLP(nn.Module):
     # PyTorch's BatchNorm1d momentum 0.1 (flax counts the other way: 0.9), PyOD's; flax's own
     # 0.99 leaves the running statistics of a 10-epoch fit on a small table mostly at their init.
     bn_momentum: float = 0.9
+    # PyTorch's running variance (unbiased), PyOD's; False: flax's and Keras' (biased).
+    bn_unbiased_var: bool = True
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool, mask: jax.Array | None = None) -> jax.Array:
         act = ACTIVATIONS[self.activation]
-        for width in self.features:
+        for i, width in enumerate(self.features):
             x = dense(width, x.shape[-1], self.initializer)(x)
             if self.batch_norm:
                 bn_mask = None if mask is None else mask[:, None]
-                x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum)(x, mask=bn_mask)
+                norm = BatchNorm(self.bn_momentum, unbiased_running_var=self.bn_unbiased_var, name=f"BatchNorm_{i}")
+                x = norm(x, use_running_average=not train, mask=bn_mask)
             x = act(x)
             if self.dropout > 0:
                 x = nn.Dropout(self.dropout, deterministic=not train)(x)
@@ -111,13 +151,15 @@ class DenseAE(nn.Module):
     dropout: float = 0.0
     initializer: str = "flax"
     bn_momentum: float = 0.9
+    bn_unbiased_var: bool = True
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool, mask: jax.Array | None = None):
         shape = x.shape
         flat = x.reshape(shape[0], math.prod(shape[1:]))
         layer = partial(MLP, activation=self.activation, batch_norm=self.batch_norm,
-                        dropout=self.dropout, initializer=self.initializer, bn_momentum=self.bn_momentum)
+                        dropout=self.dropout, initializer=self.initializer, bn_momentum=self.bn_momentum,
+                        bn_unbiased_var=self.bn_unbiased_var)
         z = layer(tuple(self.hidden), name="encoder")(flat, train=train, mask=mask)
         widths = mirrored(self.hidden) if self.decoder_hidden is None else tuple(self.decoder_hidden)
         decoder = layer(widths, out_features=flat.shape[1], out_activation=self.output_activation, name="decoder")
