@@ -2,7 +2,7 @@
 
     python -m experiments.rsrae_paper [key=value ...] --dataset fashion_mnist|20newsgroups
         [--c 0.5 ...] [--seeds 5] [--epochs 200] [--methods rsrae rsrae_plus ae]
-        [--classes 0 1 ...] [--data-dir DIR] [--out DIR] [--overwrite]
+        [--classes 0 1 ...] [--members-per-fit N] [--data-dir DIR] [--out DIR] [--overwrite]
 
 ``key=value`` overrides the method config (e.g. ``batch_norm=batch``); put them first (or after
 ``--``), since the list flags take every word that follows them.
@@ -27,8 +27,9 @@ tanh if max |x| <= 1, else leaky relu), score -cos(x, x~). AUROC and AP per (cla
 averaged. ``ae`` is the ablation of the RSR layer's losses: the same network and score trained
 on L_AE alone (``rsrae`` with lambda1 = lambda2 = 0).
 
-All classes x seeds of one (c, method) are one ``fit`` with ``data_per_seed``: one vmapped
-program for the dense network; the convolutional one on CPU trains member after member
+All classes x seeds of one (c, method) are one ``fit`` with ``data_per_seed`` (or several, each
+holding at most ``MAX_FIT_BYTES`` of pools, 4 GiB; ``--members-per-fit`` sets the count): one
+vmapped program for the dense network; the convolutional one on CPU trains member after member
 (XLA's CPU backend is faster that way, see ``Method.cpu_host_loop``), on GPU as one program.
 
 Writes one JSON per (dataset, c, method) to ``--out`` (default ``results/rsrae_paper``), named
@@ -80,6 +81,10 @@ PAPER_CONFIG: dict[str, Any] = {
 }
 # A pool's shape, to check settings before any data is read.
 ITEM_SHAPES = {"fashion_mnist": (1500, 28, 28, 1), "20newsgroups": (540, 10000)}
+# One vmapped fit holds its members' pools at once: 20 Newsgroups at c = 0.9 is 26 MB a member
+# (6516 x 10 000 float32), so 20 classes x 5 seeds would need 26 GB. Fits of at most 4 GiB of
+# pools keep a 24 GB machine (or a 16 GB GPU) safe; the members' results do not depend on it.
+MAX_FIT_BYTES = 4 * 2**30
 # The ablation: RSRAE's network and score with the RSR losses off.
 ABLATION = {"ae": ("rsrae", {"lambda1": 0.0, "lambda2": 0.0})}
 
@@ -169,9 +174,32 @@ def member_scores(method, states, pools: np.ndarray) -> np.ndarray:
                      for i in range(len(pools))])
 
 
+def fit_size(n_members: int, pool_bytes: int, requested: int | None = None) -> int:
+    """How many (class, seed) members one vmapped ``fit`` takes: ``requested``, or as many as
+    keep the stacked pools under ``MAX_FIT_BYTES``."""
+    if requested is not None:
+        if requested < 1:
+            raise ValueError(f"members_per_fit={requested}: expected an integer >= 1")
+        return min(requested, n_members)
+    return max(1, min(n_members, MAX_FIT_BYTES // max(pool_bytes, 1)))
+
+
+def merged_fit_fields(fields: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """``fit_fields`` of consecutive fits as one record: times summed, per-member lists joined."""
+    merged = dict(fields[0])
+    for key in ("train_seconds", "compile_seconds", "score_seconds"):
+        merged[key] = float(sum(f[key] for f in fields))
+    for key in ("epochs_run", "final_loss"):
+        merged[key] = [v for f in fields for v in f[key]]
+    merged["fits"] = len(fields)
+    return merged
+
+
 def run_cell(dataset: str, c: float, name: str, x: np.ndarray, labels: np.ndarray, *, classes: Sequence[int],
-             seeds: Sequence[int], overrides: dict[str, Any], progress: bool = True) -> dict[str, Any]:
-    """Train and evaluate one (dataset, c, method): classes x seeds as one ``fit``."""
+             seeds: Sequence[int], overrides: dict[str, Any], progress: bool = True,
+             members_per_fit: int | None = None) -> dict[str, Any]:
+    """Train and evaluate one (dataset, c, method): classes x seeds as vmapped ``fit``s of
+    ``members_per_fit`` members each (all of them unless their pools pass ``MAX_FIT_BYTES``)."""
     n_anomaly = n_anomalies(dataset, c)
     pools, ys = zip(*[paper_pool(x, labels, k, n_anomaly) for k in classes])
     sizes = {len(p) for p in pools}
@@ -180,17 +208,24 @@ def run_cell(dataset: str, c: float, name: str, x: np.ndarray, labels: np.ndarra
                          "the protocol expects the same number of items per class")
     members = [(k, s) for k in classes for s in seeds]
     index = {k: i for i, k in enumerate(classes)}
-    x_members = np.stack([pools[index[k]] for k, _ in members])
     base, config = method_setup(name, dataset, authors_activation(x), overrides)
     method = get_method(base)
-    method.validate(config, x_members.shape[1:])
+    method.validate(config, pools[0].shape)
     on_cpu = jax.default_backend() == "cpu"
     loop = "host" if config["network"] == "conv" and on_cpu else "scan"
-    result = train.fit(method, config, x_members, seeds=[s for _, s in members], data_per_seed=True,
-                       progress=progress, loop=loop, desc=f"{name} {dataset} c={c}: {len(members)} models")
-    t0 = time.perf_counter()
-    scores = member_scores(method, result.states, x_members)
-    score_seconds = time.perf_counter() - t0
+    chunk = fit_size(len(members), pools[0].size * np.dtype(np.float32).itemsize, members_per_fit)
+    scores, fields = [], []
+    for start in range(0, len(members), chunk):
+        part = members[start:start + chunk]
+        # stacked per fit, so that memory holds one fit's pools, not every member's
+        x_part = np.stack([pools[index[k]] for k, _ in part])
+        label = f"{name} {dataset} c={c}: {len(part)} models" + (
+            f" ({start // chunk + 1}/{-(-len(members) // chunk)})" if chunk < len(members) else "")
+        result = train.fit(method, config, x_part, seeds=[s for _, s in part], data_per_seed=True,
+                           progress=progress, loop=loop, desc=label)
+        t0 = time.perf_counter()
+        scores.extend(member_scores(method, result.states, x_part))
+        fields.append(fit_fields(result, time.perf_counter() - t0))
     per_member = [{"auroc": M.auroc(ys[index[k]], s), "ap": M.average_precision(ys[index[k]], s)}
                   for (k, _), s in zip(members, scores)]
     per_class = {}
@@ -214,9 +249,9 @@ def run_cell(dataset: str, c: float, name: str, x: np.ndarray, labels: np.ndarra
         "metrics": metrics,
         "per_class": per_class,
         "published_auroc": PUBLISHED_AUROC.get((dataset, c)),
-        **fit_fields(result, score_seconds),
-        "split": {"pool": list(x_members.shape[1:]), "n_pool": int(x_members.shape[1]),
-                  "anomalies": n_anomaly, "normal": int(x_members.shape[1] - n_anomaly)},
+        **merged_fit_fields(fields),
+        "split": {"pool": list(pools[0].shape), "n_pool": len(pools[0]),
+                  "anomalies": n_anomaly, "normal": len(pools[0]) - n_anomaly},
     }
 
 
@@ -283,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--remove", nargs="*", default=list(NEWSGROUPS_REMOVE),
                         help="20newsgroups: parts of each post to remove, of headers footers quotes "
                              "(default none, scikit-learn's default)")
+    parser.add_argument("--members-per-fit", type=int, default=None,
+                        help="(class, seed) members per vmapped fit (default: as many as keep one "
+                             f"fit's pools under {MAX_FIT_BYTES // 2**30} GiB)")
     parser.add_argument("--overwrite", action="store_true", help="rerun cells whose JSON exists")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="method config overrides")
@@ -291,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.seeds < 1:
             raise ValueError(f"--seeds {args.seeds}: expected an integer >= 1")
+        if args.members_per_fit is not None and args.members_per_fit < 1:
+            raise ValueError(f"--members-per-fit {args.members_per_fit}: expected an integer >= 1")
         bad_c = [c for c in args.c if not 0.0 < c <= 1.0]
         if bad_c:
             raise ValueError(f"--c {bad_c}: expected values in (0, 1]")
@@ -313,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{path} exists, skipped (--overwrite reruns it)")
                     continue
                 record = run_cell(args.dataset, c, name, x, labels, classes=classes, seeds=range(args.seeds),
-                                  overrides=overrides, progress=not args.no_progress)
+                                  overrides=overrides, progress=not args.no_progress,
+                                  members_per_fit=args.members_per_fit)
                 record["config"].update(text_options)
                 write_json(record, path)
                 print(format_record(record), flush=True)

@@ -338,6 +338,24 @@ def test_paper_cell_trains_classes_x_seeds_as_one_fit_and_writes_a_record(tmp_pa
     paper.write_json(record, paper.record_path(tmp_path, "20newsgroups", 0.5, "rsrae_plus"))
     table = paper.table(tmp_path, "20newsgroups")
     assert "| 0.5 |" in table and "2 classes x 2 seeds, 3 epochs" in table
+    # the same members in fits of 3 + 1 (as a memory cap splits them) give the same results
+    split = paper.run_cell("20newsgroups", 0.5, "rsrae_plus", x, labels, classes=(0, 2), seeds=(0, 1),
+                           overrides={"epochs": 3, "hidden": (16, 8), "intrinsic_size": 4, "lr": 1e-3},
+                           progress=False, members_per_fit=3)
+    assert split["fits"] == 2 and record["fits"] == 1 and split["members"] == record["members"]
+    np.testing.assert_allclose(split["metrics"]["auroc"]["per_seed"], record["metrics"]["auroc"]["per_seed"], atol=1e-6)
+    np.testing.assert_allclose(split["final_loss"], record["final_loss"], rtol=1e-5)
+
+
+def test_paper_fit_size_caps_the_pools_one_fit_holds():
+    from experiments import rsrae_paper as paper
+
+    member = 6516 * 10_000 * 4  # 20 Newsgroups at c = 0.9
+    assert paper.fit_size(100, member) == paper.MAX_FIT_BYTES // member == 16
+    assert paper.fit_size(5, member) == 5 and paper.fit_size(3, 10 * paper.MAX_FIT_BYTES) == 1
+    assert paper.fit_size(100, member, requested=7) == 7 and paper.fit_size(4, member, requested=9) == 4
+    with pytest.raises(ValueError, match="members_per_fit=0"):
+        paper.fit_size(4, member, requested=0)
 
 
 def test_auto_score_is_the_cosine_on_normalised_rows_and_the_error_on_raw_ones():
@@ -355,3 +373,18 @@ def test_auto_score_is_the_cosine_on_normalised_rows_and_the_error_on_raw_ones()
         expected = (losses.negative_cosine_similarity(data, recon) if normalized
                     else losses.rsr_reconstruction_error(data, recon, "l21"))
         np.testing.assert_allclose(rsrae.score(fitted, jnp.asarray(data)), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seeds", "0"], "--seeds 0"),
+    (["--c", "1.5"], "--c [1.5]"),
+    (["--members-per-fit", "0"], "--members-per-fit 0"),
+    (["intrinsic_size=500"], "intrinsic_size"),
+])
+def test_paper_cli_refuses_bad_arguments_before_reading_data(args, message, capsys, tmp_path):
+    from experiments import rsrae_paper as paper
+
+    # an empty data dir: reaching the data would fail differently
+    code = paper.main(["--dataset", "20newsgroups", "--data-dir", str(tmp_path), "--out", str(tmp_path / "out"), *args])
+    assert code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
