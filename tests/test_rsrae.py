@@ -350,7 +350,7 @@ def test_paper_cell_trains_classes_x_seeds_as_one_fit_and_writes_a_record(tmp_pa
 def test_paper_fit_size_caps_the_pools_one_fit_holds():
     from experiments import rsrae_paper as paper
 
-    member = 6516 * 10_000 * 4  # 20 Newsgroups at c = 0.9
+    member = 6516 * 10_000 * 4  # a pool of 6516 rows of 10 000 float32 features
     assert paper.fit_size(100, member) == paper.MAX_FIT_BYTES // member == 16
     assert paper.fit_size(5, member) == 5 and paper.fit_size(3, 10 * paper.MAX_FIT_BYTES) == 1
     assert paper.fit_size(100, member, requested=7) == 7 and paper.fit_size(4, member, requested=9) == 4
