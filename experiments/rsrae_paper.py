@@ -185,17 +185,6 @@ def fit_size(n_members: int, pool_bytes: int, requested: int | None = None) -> i
     return max(1, min(n_members, MAX_FIT_BYTES // max(pool_bytes, 1)))
 
 
-def merged_fit_fields(fields: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """``fit_fields`` of consecutive fits as one record: times summed, per-member lists joined."""
-    merged = dict(fields[0])
-    for key in ("train_seconds", "compile_seconds", "score_seconds"):
-        merged[key] = float(sum(f[key] for f in fields))
-    for key in ("epochs_run", "final_loss"):
-        merged[key] = [v for f in fields for v in f[key]]
-    merged["fits"] = len(fields)
-    return merged
-
-
 def run_cell(dataset: str, c: float, name: str, x: np.ndarray, labels: np.ndarray, *, classes: Sequence[int],
              seeds: Sequence[int], overrides: dict[str, Any], progress: bool = True,
              members_per_fit: int | None = None) -> dict[str, Any]:
@@ -215,7 +204,7 @@ def run_cell(dataset: str, c: float, name: str, x: np.ndarray, labels: np.ndarra
     on_cpu = jax.default_backend() == "cpu"
     loop = "host" if config["network"] == "conv" and on_cpu else "scan"
     chunk = fit_size(len(members), pools[0].size * np.dtype(np.float32).itemsize, members_per_fit)
-    scores, fields = [], []
+    scores, results, score_seconds = [], [], 0.0
     for start in range(0, len(members), chunk):
         part = members[start:start + chunk]
         # stacked per fit, so that memory holds one fit's pools, not every member's
@@ -226,7 +215,9 @@ def run_cell(dataset: str, c: float, name: str, x: np.ndarray, labels: np.ndarra
                            progress=progress, loop=loop, desc=label)
         t0 = time.perf_counter()
         scores.extend(member_scores(method, result.states, x_part))
-        fields.append(fit_fields(result, time.perf_counter() - t0))
+        score_seconds += time.perf_counter() - t0
+        results.append(result)
+    result = results[0] if len(results) == 1 else train.merge_fit_results(results)
     per_member = [{"auroc": M.auroc(ys[index[k]], s), "ap": M.average_precision(ys[index[k]], s)}
                   for (k, _), s in zip(members, scores)]
     per_class = {}
@@ -250,7 +241,8 @@ def run_cell(dataset: str, c: float, name: str, x: np.ndarray, labels: np.ndarra
         "metrics": metrics,
         "per_class": per_class,
         "published_auroc": PUBLISHED_AUROC.get((dataset, c)),
-        **merged_fit_fields(fields),
+        **fit_fields(result, score_seconds),
+        "fits": len(results),
         "split": {"pool": list(pools[0].shape), "n_pool": len(pools[0]),
                   "anomalies": n_anomaly, "normal": len(pools[0]) - n_anomaly},
     }

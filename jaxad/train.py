@@ -596,7 +596,7 @@ def _host_epoch(step: Callable, end: Callable, n: int) -> Callable:
 
 
 def merge_fit_results(parts: Sequence[FitResult]) -> FitResult:
-    """One FitResult from single-seed fits (seeds trained one after another): states and
+    """One FitResult from fits run one after another (each of one seed or several): states and
     histories stacked on the seed axis (NaN-padded to the longest run), times added."""
     epochs = max(len(next(iter(p.history.values()))) for p in parts)
 
