@@ -175,6 +175,18 @@ def test_scores_are_chunked_with_identical_results():
     chunked = train.fit_result_scores(result, x, chunk_size=8)
     assert whole.shape == (2, 37)
     np.testing.assert_allclose(chunked, whole, rtol=1e-6)
+    one_row = train.fit_result_scores(result, x[:1])  # padded to 256 rows of copies
+    np.testing.assert_allclose(one_row, whole[:, :1], rtol=1e-6)
+
+
+def test_score_rows_bucket_small_inputs_to_powers_of_two():
+    assert train.score_rows(37, 8) == 8  # larger than the chunk: chunks of 8
+    assert train.score_rows(5, 8) == 8
+    assert train.score_rows(37, 65536) == 256  # a train and a test split of a small set share one
+    assert train.score_rows(150, 65536) == 256
+    assert train.score_rows(257, 65536) == 512
+    assert train.score_rows(3000, 4096) == 4096
+    assert train.score_rows(7000, 4096) == 4096
 
 
 def test_bad_shard_and_seeds():
