@@ -1,7 +1,8 @@
 """Every method on every dataset of a suite, one results table.
 
     python -m experiments.benchmark [--suite builtin|adbench|all] [--methods ae ... pyod_iforest ...]
-                                    [--seeds N] [--data-dir DIR] [--out DIR] [--distributed]
+                                    [--seeds N] [--data-dir DIR] [--out DIR] [--compare A B]
+                                    [--distributed]
 
 Suites:
 
@@ -22,7 +23,9 @@ resumes where it stopped.
 Outputs in --out: ``cells/*.json`` (one run record per cell), ``results.csv`` (one row per
 dataset, method, seed: auroc, ap, train_seconds, score_seconds), ``table.md`` (datasets x
 methods, mean AUROC +- std, a mean-rank row and the total time per method) and
-``auroc_boxplot.png`` (the per-dataset AUROC of each method, best median first).
+``auroc_boxplot.png`` (the per-dataset AUROC of each method, best median first). With
+``--compare A B`` also ``compare__A__B.md`` / ``.json``: A against B on the datasets both ran on
+(mean difference with its seed-noise standard error, wins/losses, Wilcoxon signed-rank p).
 
 Several hosts: with ``--distributed`` every process (one per host, started by the cluster's
 launcher) calls ``jax.distributed.initialize()``, runs its share of the cells (cell i goes to
@@ -38,6 +41,7 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from tqdm import tqdm  # tqdm.auto warns in Jupyter without ipywidgets
 
@@ -176,6 +180,55 @@ def write_outputs(rows: list[dict], out: Path, suite: str, seeds: int) -> None:
     print(f"\nwrote {out / 'results.csv'}, {out / 'table.md'} and {out / 'auroc_boxplot.png'}")
 
 
+def paired_comparison(rows: pd.DataFrame, a: str, b: str) -> dict:
+    """Method ``a`` against ``b`` over the datasets both ran on, from per-seed rows (dataset,
+    method, seed, auroc), as a dict of plain numbers:
+
+    * ``mean_a``, ``mean_b``: mean over those datasets of each method's mean AUROC over seeds;
+      ``diff`` = mean_a - mean_b.
+    * ``se``: the standard error of ``diff`` from seed noise alone,
+      sqrt(sum_d (s_ad^2 / n_ad + s_bd^2 / n_bd)) / D with s the sample std over a dataset's seeds
+      (0 for one seed): how far ``diff`` would move with other seeds on the same D datasets.
+    * ``wins`` / ``losses`` / ``ties``: datasets where a's mean is above / below / equal to b's.
+    * ``wilcoxon_p``: the two-sided Wilcoxon signed-rank test of the D per-dataset differences,
+      the test Demsar (JMLR 2006) recommends for two methods over many datasets; None when every
+      difference is zero."""
+    from scipy.stats import wilcoxon
+
+    missing = [m for m in (a, b) if m not in set(rows["method"])]
+    if missing:
+        raise ValueError(f"compare: {missing} not among the results' methods {sorted(set(rows['method']))}")
+    stats = rows[rows["method"].isin([a, b])].groupby(["dataset", "method"])["auroc"].agg(["mean", "var", "count"])
+    wide = stats.unstack("method").dropna(subset=[("mean", a), ("mean", b)])
+    diffs = (wide[("mean", a)] - wide[("mean", b)]).to_numpy()
+    noise = (wide[("var", a)].fillna(0.0) / wide[("count", a)] + wide[("var", b)].fillna(0.0) / wide[("count", b)]).to_numpy()
+    n = len(diffs)
+    tied = np.isclose(diffs, 0.0, rtol=0.0, atol=1e-12)
+    p = None if tied.all() else float(wilcoxon(diffs[~tied]).pvalue)
+    return {"a": a, "b": b, "datasets": n, "mean_a": float(wide[("mean", a)].mean()),
+            "mean_b": float(wide[("mean", b)].mean()), "diff": float(diffs.mean()),
+            "se": float(np.sqrt(noise.sum()) / n), "wins": int(((diffs > 0) & ~tied).sum()),
+            "losses": int(((diffs < 0) & ~tied).sum()), "ties": int(tied.sum()), "wilcoxon_p": p}
+
+
+def comparison_markdown(c: dict) -> str:
+    p = "n/a (no differences)" if c["wilcoxon_p"] is None else f"{c['wilcoxon_p']:.3f}"
+    return "\n".join([
+        f"| {c['a']} vs {c['b']} ({c['datasets']} datasets) | |", "|---|---|",
+        f"| mean AUROC | {c['mean_a']:.4f} vs {c['mean_b']:.4f} |",
+        f"| difference, ± its seed-noise standard error | {c['diff']:+.4f} ± {c['se']:.4f} |",
+        f"| datasets better / worse / tied | {c['wins']} / {c['losses']} / {c['ties']} |",
+        f"| Wilcoxon signed-rank p (two-sided, over datasets) | {p} |"])
+
+
+def write_comparison(rows: list[dict], out: Path, a: str, b: str) -> None:
+    comparison = paired_comparison(pd.DataFrame(rows), a, b)
+    md = comparison_markdown(comparison)
+    write_json(comparison, out / f"compare__{a}__{b}.json")
+    (out / f"compare__{a}__{b}.md").write_text(md + "\n")
+    print(f"\n{md}")
+
+
 def start_distributed() -> tuple[int, int]:
     """jax.distributed.initialize() with the cluster's own settings (SLURM, Open MPI, TPU pods, or
     the JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID variables read below);
@@ -209,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="only these datasets of the suite (e.g. adbench/4_breastw)")
     parser.add_argument("--max-rows", type=int, default=ADBENCH_MAX_ROWS, help="adbench: subsample larger sets")
     parser.add_argument("--out", default=None, help=f"default {DEFAULT_OUT}/<suite>")
+    parser.add_argument("--compare", nargs=2, metavar=("A", "B"), default=None,
+                        help="also compare method A with method B (both in --methods): "
+                             "difference, seed-noise standard error, Wilcoxon signed-rank p")
     parser.add_argument("--distributed", action="store_true",
                         help="one process per host: jax.distributed.initialize(), cells shared out")
     args = parser.parse_args(argv)
@@ -217,6 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"error: --methods {unknown}: unknown; expected some of {sorted(METHODS)} "
               f"or {list(baselines.BASELINES)}", file=sys.stderr)
+        return 2
+    if args.compare and not set(args.compare) <= set(methods):
+        print(f"error: --compare {args.compare}: both must be among --methods {methods}", file=sys.stderr)
         return 2
     wanted = [m for m in methods if m in baselines.BASELINES]
     if wanted and not baselines.available(wanted):
@@ -258,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = [row for d, m in cells for row in per_seed_rows(
             run_cell(out, d, m, args.seeds, args.data_dir, data_options_for(d, args.max_rows)))]
     write_outputs(rows, out, args.suite, args.seeds)
+    if args.compare:
+        write_comparison(rows, out, *args.compare)
     return 0
 
 

@@ -61,13 +61,48 @@ def test_benchmark_writes_csv_table_and_plot_and_resumes(adbench_dir, tmp_path, 
     assert "| adbench/1_easy |" in table and "mean rank" in table and "total seconds" in table
     assert (out / "auroc_boxplot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    # a rerun reads every cell back: same numbers, nothing trained
+    # a rerun reads every cell back: same numbers, nothing trained; --compare adds the pair
     stamps = {p: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")}
-    assert benchmark.main(argv) == 0
+    assert benchmark.main(argv + ["--compare", "ae", "deep_svdd"]) == 0
     assert {p: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")} == stamps
     pd.testing.assert_frame_equal(pd.read_csv(out / "results.csv"), rows)
     assert not list((out / "cells").glob("*.tmp"))
+    comparison = json.loads((out / "compare__ae__deep_svdd.json").read_text())
+    means = rows.groupby("method")["auroc"].mean()
+    assert comparison["datasets"] == 2 and comparison["wins"] + comparison["losses"] + comparison["ties"] == 2
+    assert comparison["diff"] == pytest.approx(means["ae"] - means["deep_svdd"])
+    assert "Wilcoxon" in (out / "compare__ae__deep_svdd.md").read_text()
     capsys.readouterr()
+
+
+def test_paired_comparison_by_hand():
+    # a beats b by 0.1 on d1 (seed values 0.8/0.9 vs 0.7/0.8) and loses by 0.1 on d2; ties on d3
+    rows = pd.DataFrame([
+        ("d1", "a", 0, 0.8), ("d1", "a", 1, 0.9), ("d1", "b", 0, 0.7), ("d1", "b", 1, 0.8),
+        ("d2", "a", 0, 0.5), ("d2", "a", 1, 0.5), ("d2", "b", 0, 0.6), ("d2", "b", 1, 0.6),
+        ("d3", "a", 0, 0.7), ("d3", "b", 0, 0.7), ("d4", "b", 0, 0.9),  # d4: only b ran there
+    ], columns=["dataset", "method", "seed", "auroc"])
+    c = benchmark.paired_comparison(rows, "a", "b")
+    assert c["datasets"] == 3 and (c["wins"], c["losses"], c["ties"]) == (1, 1, 1)
+    assert c["mean_a"] == pytest.approx((0.85 + 0.5 + 0.7) / 3)
+    assert c["diff"] == pytest.approx(0.0, abs=1e-12)
+    # only d1 has seed variance: s^2 = 0.005 for each method, n = 2 -> sqrt(0.005) / 3
+    assert c["se"] == pytest.approx(np.sqrt(0.005 / 2 + 0.005 / 2) / 3)
+    assert c["wilcoxon_p"] == pytest.approx(1.0)  # +0.1 and -0.1: no direction
+
+    six = pd.DataFrame([(f"d{i}", m, 0, 0.5 + (0.01 * (i + 1) if m == "a" else 0.0))
+                        for i in range(6) for m in ("a", "b")], columns=["dataset", "method", "seed", "auroc"])
+    c = benchmark.paired_comparison(six, "a", "b")
+    assert c["wins"] == 6 and c["se"] == 0.0
+    assert c["wilcoxon_p"] == pytest.approx(2 / 2 ** 6)  # exact: all six signs positive
+    assert benchmark.paired_comparison(six, "a", "a")["wilcoxon_p"] is None
+    with pytest.raises(ValueError, match="not among"):
+        benchmark.paired_comparison(six, "a", "c")
+
+
+def test_compare_must_name_methods_that_run(capsys):
+    assert benchmark.main(["--methods", "ae", "--compare", "ae", "deep_svdd"]) == 2
+    assert "--compare" in capsys.readouterr().err
 
 
 def _free_port() -> int:
