@@ -23,7 +23,9 @@ resumes where it stopped.
 Outputs in --out: ``cells/*.json`` (one run record per cell), ``results.csv`` (one row per
 dataset, method, seed: auroc, ap, train_seconds, score_seconds), ``table.md`` (datasets x
 methods, mean AUROC +- std, a mean-rank row and the total time per method) and
-``auroc_boxplot.png`` (the per-dataset AUROC of each method, best median first). With
+``auroc_boxplot.png`` (the per-dataset AUROC of each method, best median first), and over the
+datasets every method ran on, ``ranks.json`` (average ranks, Friedman's p, the Nemenyi critical
+difference) and ``cd_diagram.png`` (``experiments.significance``). With
 ``--compare A B`` also ``compare__A__B.md`` / ``.json``: A against B on the datasets both ran on
 (mean difference with its seed-noise standard error, wins/losses, Wilcoxon signed-rank p).
 
@@ -41,11 +43,11 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from tqdm import tqdm  # tqdm.auto warns in Jupyter without ipywidgets
 
 from experiments import baselines
+from experiments.significance import cd_diagram, comparison_markdown, paired_comparison, rank_statistics
 from experiments.presets import applicable
 from experiments.run import device_description, run_experiment, write_json
 from jaxad import metrics as M
@@ -169,56 +171,30 @@ def auroc_boxplot(rows: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
+def ranks_line(stats: dict | None) -> str:
+    if stats is None:
+        return "Ranks: fewer than two methods or two datasets shared by all, no rank test."
+    p = "" if stats["friedman_p"] is None else f"Friedman p = {stats['friedman_p']:.2g}; "
+    return (f"Ranks over the {stats['datasets']} datasets every method ran on: {p}Nemenyi critical difference "
+            f"(alpha {stats['alpha']}) = {stats['critical_difference']:.2f}: average ranks closer than that are "
+            "not significantly different (`cd_diagram.png`).")
+
+
 def write_outputs(rows: list[dict], out: Path, suite: str, seeds: int) -> None:
     frame = pd.DataFrame(rows)
     frame.to_csv(out / "results.csv", index=False)
-    md = results_table(frame)
+    stats = rank_statistics(frame)
+    md = results_table(frame) + "\n\n" + ranks_line(stats)
     (out / "table.md").write_text(md + "\n")
     auroc_boxplot(frame, out / "auroc_boxplot.png")
+    written = [out / "results.csv", out / "table.md", out / "auroc_boxplot.png"]
+    if stats is not None:
+        write_json(stats, out / "ranks.json")
+        cd_diagram(stats, out / "cd_diagram.png")
+        written += [out / "ranks.json", out / "cd_diagram.png"]
     print(f"\nAUROC (mean ± std over {seeds} seeds), {suite} suite:\n")
     print(md)
-    print(f"\nwrote {out / 'results.csv'}, {out / 'table.md'} and {out / 'auroc_boxplot.png'}")
-
-
-def paired_comparison(rows: pd.DataFrame, a: str, b: str) -> dict:
-    """Method ``a`` against ``b`` over the datasets both ran on, from per-seed rows (dataset,
-    method, seed, auroc), as a dict of plain numbers:
-
-    * ``mean_a``, ``mean_b``: mean over those datasets of each method's mean AUROC over seeds;
-      ``diff`` = mean_a - mean_b.
-    * ``se``: the standard error of ``diff`` from seed noise alone,
-      sqrt(sum_d (s_ad^2 / n_ad + s_bd^2 / n_bd)) / D with s the sample std over a dataset's seeds
-      (0 for one seed): how far ``diff`` would move with other seeds on the same D datasets.
-    * ``wins`` / ``losses`` / ``ties``: datasets where a's mean is above / below / equal to b's.
-    * ``wilcoxon_p``: the two-sided Wilcoxon signed-rank test of the D per-dataset differences,
-      the test Demsar (JMLR 2006) recommends for two methods over many datasets; None when every
-      difference is zero."""
-    from scipy.stats import wilcoxon
-
-    missing = [m for m in (a, b) if m not in set(rows["method"])]
-    if missing:
-        raise ValueError(f"compare: {missing} not among the results' methods {sorted(set(rows['method']))}")
-    stats = rows[rows["method"].isin([a, b])].groupby(["dataset", "method"])["auroc"].agg(["mean", "var", "count"])
-    wide = stats.unstack("method").dropna(subset=[("mean", a), ("mean", b)])
-    diffs = (wide[("mean", a)] - wide[("mean", b)]).to_numpy()
-    noise = (wide[("var", a)].fillna(0.0) / wide[("count", a)] + wide[("var", b)].fillna(0.0) / wide[("count", b)]).to_numpy()
-    n = len(diffs)
-    tied = np.isclose(diffs, 0.0, rtol=0.0, atol=1e-12)
-    p = None if tied.all() else float(wilcoxon(diffs[~tied]).pvalue)
-    return {"a": a, "b": b, "datasets": n, "mean_a": float(wide[("mean", a)].mean()),
-            "mean_b": float(wide[("mean", b)].mean()), "diff": float(diffs.mean()),
-            "se": float(np.sqrt(noise.sum()) / n), "wins": int(((diffs > 0) & ~tied).sum()),
-            "losses": int(((diffs < 0) & ~tied).sum()), "ties": int(tied.sum()), "wilcoxon_p": p}
-
-
-def comparison_markdown(c: dict) -> str:
-    p = "n/a (no differences)" if c["wilcoxon_p"] is None else f"{c['wilcoxon_p']:.3f}"
-    return "\n".join([
-        f"| {c['a']} vs {c['b']} ({c['datasets']} datasets) | |", "|---|---|",
-        f"| mean AUROC | {c['mean_a']:.4f} vs {c['mean_b']:.4f} |",
-        f"| difference, ± its seed-noise standard error | {c['diff']:+.4f} ± {c['se']:.4f} |",
-        f"| datasets better / worse / tied | {c['wins']} / {c['losses']} / {c['ties']} |",
-        f"| Wilcoxon signed-rank p (two-sided, over datasets) | {p} |"])
+    print("\nwrote " + ", ".join(str(w) for w in written))
 
 
 def write_comparison(rows: list[dict], out: Path, a: str, b: str) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments import benchmark
+from experiments import benchmark, significance
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -60,6 +60,11 @@ def test_benchmark_writes_csv_table_and_plot_and_resumes(adbench_dir, tmp_path, 
     table = (out / "table.md").read_text()
     assert "| adbench/1_easy |" in table and "mean rank" in table and "total seconds" in table
     assert (out / "auroc_boxplot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "cd_diagram.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    ranks = json.loads((out / "ranks.json").read_text())
+    assert ranks["datasets"] == 2 and sorted(ranks["ranks"]) == ["ae", "deep_svdd"]
+    assert sum(ranks["ranks"].values()) == pytest.approx(3.0)  # ranks 1 and 2 on each set
+    assert "Nemenyi critical difference" in table
 
     # a rerun reads every cell back: same numbers, nothing trained; --compare adds the pair
     stamps = {p: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")}
@@ -82,7 +87,7 @@ def test_paired_comparison_by_hand():
         ("d2", "a", 0, 0.5), ("d2", "a", 1, 0.5), ("d2", "b", 0, 0.6), ("d2", "b", 1, 0.6),
         ("d3", "a", 0, 0.7), ("d3", "b", 0, 0.7), ("d4", "b", 0, 0.9),  # d4: only b ran there
     ], columns=["dataset", "method", "seed", "auroc"])
-    c = benchmark.paired_comparison(rows, "a", "b")
+    c = significance.paired_comparison(rows, "a", "b")
     assert c["datasets"] == 3 and (c["wins"], c["losses"], c["ties"]) == (1, 1, 1)
     assert c["mean_a"] == pytest.approx((0.85 + 0.5 + 0.7) / 3)
     assert c["diff"] == pytest.approx(0.0, abs=1e-12)
@@ -92,12 +97,12 @@ def test_paired_comparison_by_hand():
 
     six = pd.DataFrame([(f"d{i}", m, 0, 0.5 + (0.01 * (i + 1) if m == "a" else 0.0))
                         for i in range(6) for m in ("a", "b")], columns=["dataset", "method", "seed", "auroc"])
-    c = benchmark.paired_comparison(six, "a", "b")
+    c = significance.paired_comparison(six, "a", "b")
     assert c["wins"] == 6 and c["se"] == 0.0
     assert c["wilcoxon_p"] == pytest.approx(2 / 2 ** 6)  # exact: all six signs positive
-    assert benchmark.paired_comparison(six, "a", "a")["wilcoxon_p"] is None
+    assert significance.paired_comparison(six, "a", "a")["wilcoxon_p"] is None
     with pytest.raises(ValueError, match="not among"):
-        benchmark.paired_comparison(six, "a", "c")
+        significance.paired_comparison(six, "a", "c")
 
 
 def test_compare_must_name_methods_that_run(capsys):
@@ -150,3 +155,24 @@ def test_benchmark_shards_the_seeds_over_several_devices(adbench_dir, tmp_path):
     assert cell["device"].endswith("x3")
     one, three = (pd.read_csv(out[n] / "results.csv") for n in (1, 3))
     np.testing.assert_allclose(three["auroc"], one["auroc"], atol=0.02)
+
+
+def test_rank_statistics_and_critical_difference_by_hand():
+    # three methods, four datasets: a always first, b second, c third except one b/c tie
+    auroc = {"d1": (0.9, 0.8, 0.7), "d2": (0.9, 0.8, 0.7), "d3": (0.9, 0.8, 0.7), "d4": (0.9, 0.6, 0.6)}
+    rows = pd.DataFrame([(d, m, 0, v[i]) for d, v in auroc.items() for i, m in enumerate("abc")]
+                        + [("d5", "a", 0, 0.5)],  # only a ran on d5: left out of the ranks
+                        columns=["dataset", "method", "seed", "auroc"])
+    stats = significance.rank_statistics(rows)
+    assert stats["datasets"] == 4 and stats["methods"] == 3
+    assert stats["ranks"] == {"a": 1.0, "b": pytest.approx((2 + 2 + 2 + 2.5) / 4), "c": pytest.approx((3 + 3 + 3 + 2.5) / 4)}
+    # Demsar (2006) Table 5: q_0.05 = 2.343 for k = 3; CD = q sqrt(3 * 4 / (6 * 4))
+    assert stats["critical_difference"] == pytest.approx(2.343 * np.sqrt(0.5), abs=1e-3)
+    assert 0.0 < stats["friedman_p"] < 0.05
+    assert significance.rank_statistics(rows[rows["dataset"] == "d1"]) is None  # one dataset
+
+
+def test_rank_cliques_join_methods_closer_than_the_cd():
+    assert significance.rank_cliques([1.0, 1.5, 2.0, 4.0, 4.2], cd=1.1) == [(0, 2), (3, 4)]
+    assert significance.rank_cliques([1.0, 2.0, 3.0], cd=1.5) == [(0, 1), (1, 2)]
+    assert significance.rank_cliques([1.0, 3.0], cd=1.0) == []
