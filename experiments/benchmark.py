@@ -173,9 +173,11 @@ def auroc_boxplot(rows: pd.DataFrame, path: Path) -> None:
 
 def ranks_line(stats: dict | None) -> str:
     if stats is None:
-        return "Ranks: fewer than two methods or two datasets shared by all, no rank test."
+        return "Ranks: no block of two methods on two datasets that all ran on, no rank test."
     p = "" if stats["friedman_p"] is None else f"Friedman p = {stats['friedman_p']:.2g}; "
-    return (f"Ranks over the {stats['datasets']} datasets every method ran on: {p}Nemenyi critical difference "
+    scope = f"the {stats['datasets']} datasets" + (f" (without {', '.join(stats['left_out'])}, which did not run on all)"
+                                                   if stats["left_out"] else "")
+    return (f"Ranks of {stats['methods']} methods over {scope}: {p}Nemenyi critical difference "
             f"(alpha {stats['alpha']}) = {stats['critical_difference']:.2f}: average ranks closer than that are "
             "not significantly different (`cd_diagram.png`).")
 

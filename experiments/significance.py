@@ -57,7 +57,11 @@ def comparison_markdown(c: dict) -> str:
 
 
 def rank_statistics(rows: pd.DataFrame, alpha: float = 0.05) -> dict | None:
-    """Average ranks over the datasets every method ran on, Friedman's test, Nemenyi's CD.
+    """Average ranks on a complete block of datasets x methods, Friedman's test, Nemenyi's CD.
+
+    The block: the methods that ran on every dataset (``left_out`` names the others, e.g. image-
+    only methods in a mostly tabular suite), or, if fewer than two did, every method on the
+    datasets all of them ran on.
 
     * ``ranks``: method -> average rank (1 = best mean AUROC on a dataset; ties share the mean
       of their ranks), best first.
@@ -68,17 +72,20 @@ def rank_statistics(rows: pd.DataFrame, alpha: float = 0.05) -> dict | None:
       Table 5: 2.343 for k = 3, 3.164 for k = 10); two methods whose average ranks differ by less
       than CD are not significantly different at level alpha (the Nemenyi post-hoc test).
 
-    None when fewer than two methods or two datasets are shared by all."""
+    None when the block has fewer than two methods or two datasets."""
     from scipy.stats import friedmanchisquare, studentized_range
 
-    means = rows.groupby(["dataset", "method"])["auroc"].mean().unstack("method").dropna()
+    means = rows.groupby(["dataset", "method"])["auroc"].mean().unstack("method")
+    everywhere = [m for m in means.columns if means[m].notna().all()]
+    means = means[everywhere] if len(everywhere) >= 2 else means.dropna()
+    left_out = sorted(set(rows["method"]) - set(means.columns))
     n, k = means.shape
     if k < 2 or n < 2:
         return None
     ranks = means.rank(axis=1, ascending=False).mean().sort_values()
     friedman_p = float(friedmanchisquare(*means.T.to_numpy()).pvalue) if k >= 3 else None
     q_alpha = float(studentized_range.ppf(1.0 - alpha, k, np.inf)) / np.sqrt(2.0)
-    return {"datasets": n, "methods": k, "alpha": alpha, "ranks": {m: float(r) for m, r in ranks.items()},
+    return {"datasets": n, "methods": k, "left_out": left_out, "alpha": alpha, "ranks": {m: float(r) for m, r in ranks.items()},
             "friedman_p": friedman_p, "critical_difference": q_alpha * np.sqrt(k * (k + 1) / (6.0 * n))}
 
 

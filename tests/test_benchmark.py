@@ -161,15 +161,19 @@ def test_rank_statistics_and_critical_difference_by_hand():
     # three methods, four datasets: a always first, b second, c third except one b/c tie
     auroc = {"d1": (0.9, 0.8, 0.7), "d2": (0.9, 0.8, 0.7), "d3": (0.9, 0.8, 0.7), "d4": (0.9, 0.6, 0.6)}
     rows = pd.DataFrame([(d, m, 0, v[i]) for d, v in auroc.items() for i, m in enumerate("abc")]
-                        + [("d5", "a", 0, 0.5)],  # only a ran on d5: left out of the ranks
+                        + [("d5", "a", 0, 0.5)],  # only a ran on d5: d5 is left out of the ranks
                         columns=["dataset", "method", "seed", "auroc"])
     stats = significance.rank_statistics(rows)
-    assert stats["datasets"] == 4 and stats["methods"] == 3
+    assert stats["datasets"] == 4 and stats["methods"] == 3 and stats["left_out"] == []
     assert stats["ranks"] == {"a": 1.0, "b": pytest.approx((2 + 2 + 2 + 2.5) / 4), "c": pytest.approx((3 + 3 + 3 + 2.5) / 4)}
     # Demsar (2006) Table 5: q_0.05 = 2.343 for k = 3; CD = q sqrt(3 * 4 / (6 * 4))
     assert stats["critical_difference"] == pytest.approx(2.343 * np.sqrt(0.5), abs=1e-3)
     assert 0.0 < stats["friedman_p"] < 0.05
     assert significance.rank_statistics(rows[rows["dataset"] == "d1"]) is None  # one dataset
+    # d (like an image-only method) ran on one set only: the block is the methods that ran on all
+    wide = pd.concat([rows[rows["dataset"] != "d5"], pd.DataFrame([("d1", "d", 0, 0.1)], columns=rows.columns)])
+    stats = significance.rank_statistics(wide)
+    assert stats["left_out"] == ["d"] and stats["methods"] == 3 and stats["datasets"] == 4
 
 
 def test_rank_cliques_join_methods_closer_than_the_cd():
