@@ -28,7 +28,8 @@ averaged. ``ae`` is the ablation of the RSR layer's losses: the same network and
 on L_AE alone (``rsrae`` with lambda1 = lambda2 = 0).
 
 All classes x seeds of one (c, method) are one ``fit`` with ``data_per_seed`` (or several, each
-holding at most ``MAX_FIT_BYTES`` of pools, 4 GiB; ``--members-per-fit`` sets the count): one
+holding at most ``MAX_FIT_BYTES`` of pools, 4 GiB, and on CPU at most ``CPU_MEMBERS_PER_FIT``
+members, the faster size there; ``--members-per-fit`` sets the count): one
 vmapped program for the dense network; the convolutional one on CPU trains member after member
 (XLA's CPU backend is faster that way, see ``Method.cpu_host_loop``), on GPU as one program.
 
@@ -84,8 +85,13 @@ ITEM_SHAPES = {"fashion_mnist": (1500, 28, 28, 1), "20newsgroups": (540, 10000)}
 # One vmapped fit holds its members' pools at once. The paper's pools are small (20 Newsgroups at
 # c = 0.9: 684 x 10 000 float32, 27 MB a member, 2.7 GB for 20 classes x 5 seeds), but larger
 # embeddings or pools multiply that; fits of at most 4 GiB of pools keep a 24 GB machine (or a
-# 16 GB GPU) safe. The members' results do not depend on the split.
+# 16 GB GPU) safe. The members' results do not depend on the split beyond float rounding (fits
+# of one size give identical results; a fit of another size is a differently vectorised program).
 MAX_FIT_BYTES = 4 * 2**30
+# On XLA's CPU backend the dense members run fastest in fits of about 20 (20 Newsgroups, c = 0.5,
+# `ae`, 100 members x 40 epochs on the 2-core CPU: one fit of 100 took 279 s, five of 20 169 s,
+# ten of 10 176 s), so on CPU a fit holds at most this many; on a GPU one big fit is the parallel one.
+CPU_MEMBERS_PER_FIT = 20
 # The ablation: RSRAE's network and score with the RSR losses off.
 ABLATION = {"ae": ("rsrae", {"lambda1": 0.0, "lambda2": 0.0})}
 
@@ -175,21 +181,22 @@ def member_scores(method, states, pools: np.ndarray) -> np.ndarray:
                      for i in range(len(pools))])
 
 
-def fit_size(n_members: int, pool_bytes: int, requested: int | None = None) -> int:
+def fit_size(n_members: int, pool_bytes: int, requested: int | None = None, cap: int | None = None) -> int:
     """How many (class, seed) members one vmapped ``fit`` takes: ``requested``, or as many as
-    keep the stacked pools under ``MAX_FIT_BYTES``."""
+    keep the stacked pools under ``MAX_FIT_BYTES``, at most ``cap`` (``CPU_MEMBERS_PER_FIT`` on CPU)."""
     if requested is not None:
         if requested < 1:
             raise ValueError(f"members_per_fit={requested}: expected an integer >= 1")
         return min(requested, n_members)
-    return max(1, min(n_members, MAX_FIT_BYTES // max(pool_bytes, 1)))
+    return max(1, min(n_members, MAX_FIT_BYTES // max(pool_bytes, 1), cap or n_members))
 
 
 def run_cell(dataset: str, c: float, name: str, x: np.ndarray, labels: np.ndarray, *, classes: Sequence[int],
              seeds: Sequence[int], overrides: dict[str, Any], progress: bool = True,
              members_per_fit: int | None = None) -> dict[str, Any]:
     """Train and evaluate one (dataset, c, method): classes x seeds as vmapped ``fit``s of
-    ``members_per_fit`` members each (all of them unless their pools pass ``MAX_FIT_BYTES``)."""
+    ``members_per_fit`` members each (default: all of them on a GPU unless their pools pass
+    ``MAX_FIT_BYTES``; on CPU at most ``CPU_MEMBERS_PER_FIT``)."""
     n_anomaly = n_anomalies(dataset, c)
     pools, ys = zip(*[paper_pool(x, labels, k, n_anomaly) for k in classes])
     sizes = {len(p) for p in pools}
@@ -203,7 +210,8 @@ def run_cell(dataset: str, c: float, name: str, x: np.ndarray, labels: np.ndarra
     method.validate(config, pools[0].shape)
     on_cpu = jax.default_backend() == "cpu"
     loop = "host" if config["network"] == "conv" and on_cpu else "scan"
-    chunk = fit_size(len(members), pools[0].size * np.dtype(np.float32).itemsize, members_per_fit)
+    chunk = fit_size(len(members), pools[0].size * np.dtype(np.float32).itemsize, members_per_fit,
+                     cap=CPU_MEMBERS_PER_FIT if on_cpu else None)
     scores, results, score_seconds = [], [], 0.0
     for start in range(0, len(members), chunk):
         part = members[start:start + chunk]
@@ -313,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
                              "(default none, scikit-learn's default)")
     parser.add_argument("--members-per-fit", type=int, default=None,
                         help="(class, seed) members per vmapped fit (default: as many as keep one "
-                             f"fit's pools under {MAX_FIT_BYTES // 2**30} GiB)")
+                             f"fit's pools under {MAX_FIT_BYTES // 2**30} GiB, on CPU at most {CPU_MEMBERS_PER_FIT})")
     parser.add_argument("--overwrite", action="store_true", help="rerun cells whose JSON exists")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="method config overrides")

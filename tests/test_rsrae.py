@@ -354,6 +354,8 @@ def test_paper_fit_size_caps_the_pools_one_fit_holds():
     assert paper.fit_size(100, member) == paper.MAX_FIT_BYTES // member == 16
     assert paper.fit_size(5, member) == 5 and paper.fit_size(3, 10 * paper.MAX_FIT_BYTES) == 1
     assert paper.fit_size(100, member, requested=7) == 7 and paper.fit_size(4, member, requested=9) == 4
+    assert paper.fit_size(100, 1000, cap=20) == 20 and paper.fit_size(100, member, cap=20) == 16  # memory first
+    assert paper.fit_size(100, 1000, requested=50, cap=20) == 50  # an explicit count wins
     with pytest.raises(ValueError, match="members_per_fit=0"):
         paper.fit_size(4, member, requested=0)
 
