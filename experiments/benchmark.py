@@ -47,9 +47,9 @@ import pandas as pd
 from tqdm import tqdm  # tqdm.auto warns in Jupyter without ipywidgets
 
 from experiments import baselines
-from experiments.significance import cd_diagram, comparison_markdown, paired_comparison, rank_statistics
 from experiments.presets import applicable
 from experiments.run import device_description, run_experiment, write_json
+from experiments.significance import cd_diagram, comparison_markdown, paired_comparison, rank_statistics, ranks_markdown
 from jaxad import metrics as M
 from jaxad.data import BUILTIN, load_split, resolve_data_dir
 from jaxad.methods import METHODS
@@ -171,22 +171,11 @@ def auroc_boxplot(rows: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
-def ranks_line(stats: dict | None) -> str:
-    if stats is None:
-        return "Ranks: no block of two methods on two datasets that all ran on, no rank test."
-    p = "" if stats["friedman_p"] is None else f"Friedman p = {stats['friedman_p']:.2g}; "
-    scope = f"the {stats['datasets']} datasets" + (f" (without {', '.join(stats['left_out'])}, which did not run on all)"
-                                                   if stats["left_out"] else "")
-    return (f"Ranks of {stats['methods']} methods over {scope}: {p}Nemenyi critical difference "
-            f"(alpha {stats['alpha']}) = {stats['critical_difference']:.2f}: average ranks closer than that are "
-            "not significantly different (`cd_diagram.png`).")
-
-
 def write_outputs(rows: list[dict], out: Path, suite: str, seeds: int) -> None:
     frame = pd.DataFrame(rows)
     frame.to_csv(out / "results.csv", index=False)
     stats = rank_statistics(frame)
-    md = results_table(frame) + "\n\n" + ranks_line(stats)
+    md = results_table(frame) + "\n\n" + ranks_markdown(stats)
     (out / "table.md").write_text(md + "\n")
     auroc_boxplot(frame, out / "auroc_boxplot.png")
     written = [out / "results.csv", out / "table.md", out / "auroc_boxplot.png"]

@@ -100,6 +100,18 @@ def rank_cliques(ranks: list[float], cd: float) -> list[tuple[int, int]]:
     return runs
 
 
+def ranks_markdown(stats: dict | None) -> str:
+    """One line for the results table: Friedman's p and the critical difference of ``rank_statistics``."""
+    if stats is None:
+        return "Ranks: no block of two methods on two datasets that all ran on, no rank test."
+    p = "" if stats["friedman_p"] is None else f"Friedman p = {stats['friedman_p']:.2g}; "
+    scope = f"the {stats['datasets']} datasets" + (f" (without {', '.join(stats['left_out'])}, which did not run on all)"
+                                                   if stats["left_out"] else "")
+    return (f"Ranks of {stats['methods']} methods over {scope}: {p}Nemenyi critical difference "
+            f"(alpha {stats['alpha']}) = {stats['critical_difference']:.2f}: average ranks closer than that are "
+            "not significantly different (`cd_diagram.png`).")
+
+
 def cd_diagram(stats: dict, path: Path) -> None:
     """The critical-difference diagram of ``rank_statistics``: methods on an axis of average rank
     (best on the left), a bar joining each group not significantly different, the CD on top."""

@@ -628,10 +628,10 @@ def score(method: str | Method, states, x, *, chunk_size: int | None = None,
     """Scores of every seed's model: x (n, ...) -> (n_seeds, n) float32 numpy.
 
     Rows go through in chunks (default: about ``SCORE_CHUNK_ELEMENTS`` input values, at most
-    ``SCORE_CHUNK`` rows), each padded to the chunk size so one compilation serves all (fewer rows:
-    to a power of two, ``score_rows``), which keeps memory bounded: x is converted to float32 (or passed through ``transform``, e.g. the
-    Detector's scaling, which must return float32 rows of the same shape) a chunk at a time, so
-    no full-size copy of it is made. Methods with ``cpu_host_loop`` score one seed at a time on
+    ``SCORE_CHUNK`` rows), each padded to the chunk size so one compilation serves all (fewer
+    rows: to a power of two, ``score_rows``), which keeps memory bounded: x is converted to
+    float32 (or passed through ``transform``, e.g. the Detector's scaling, which must return
+    float32 rows of the same shape) a chunk at a time, so no full-size copy of it is made. Methods with ``cpu_host_loop`` score one seed at a time on
     CPU, for the same reason they train so. Non-finite scores raise ``DivergenceError``."""
     method = get_method(method)
     fn = _SCORE_FNS.setdefault(method.score, jax.jit(jax.vmap(method.score, in_axes=(0, None))))
@@ -660,6 +660,8 @@ def score_rows(n: int, chunk: int) -> int:
 
 
 def _score_chunks(fn: Callable, states, x: np.ndarray, rows: int, prepare: Callable) -> np.ndarray:
+    if len(x) == 0:  # no rows to pad with, and reshapes of 0 rows fail inside some models
+        return np.zeros((len(jax.tree.leaves(states)[0]), 0), np.float32)
     rows = score_rows(len(x), rows)
     parts = []
     for start in range(0, len(x), rows):

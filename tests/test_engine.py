@@ -177,6 +177,7 @@ def test_scores_are_chunked_with_identical_results():
     np.testing.assert_allclose(chunked, whole, rtol=1e-6)
     one_row = train.fit_result_scores(result, x[:1])  # padded to 256 rows of copies
     np.testing.assert_allclose(one_row, whole[:, :1], rtol=1e-6)
+    assert train.fit_result_scores(result, x[:0]).shape == (2, 0)
 
 
 def test_score_rows_bucket_small_inputs_to_powers_of_two():
