@@ -36,7 +36,11 @@ def paired_comparison(rows: pd.DataFrame, a: str, b: str) -> dict:
     stats = rows[rows["method"].isin([a, b])].groupby(["dataset", "method"])["auroc"].agg(["mean", "var", "count"])
     wide = stats.unstack("method").dropna(subset=[("mean", a), ("mean", b)])
     diffs = (wide[("mean", a)] - wide[("mean", b)]).to_numpy()
-    noise = (wide[("var", a)].fillna(0.0) / wide[("count", a)] + wide[("var", b)].fillna(0.0) / wide[("count", b)]).to_numpy()
+
+    def variance_of_mean(m: str) -> np.ndarray:  # one seed: no spread measured, counted as 0
+        return (wide[("var", m)].fillna(0.0) / wide[("count", m)]).to_numpy()
+
+    noise = variance_of_mean(a) + variance_of_mean(b)
     n = len(diffs)
     tied = np.isclose(diffs, 0.0, rtol=0.0, atol=1e-12)
     p = None if tied.all() else float(wilcoxon(diffs[~tied]).pvalue)
@@ -85,8 +89,9 @@ def rank_statistics(rows: pd.DataFrame, alpha: float = 0.05) -> dict | None:
     ranks = means.rank(axis=1, ascending=False).mean().sort_values()
     friedman_p = float(friedmanchisquare(*means.T.to_numpy()).pvalue) if k >= 3 else None
     q_alpha = float(studentized_range.ppf(1.0 - alpha, k, np.inf)) / np.sqrt(2.0)
-    return {"datasets": n, "methods": k, "left_out": left_out, "alpha": alpha, "ranks": {m: float(r) for m, r in ranks.items()},
-            "friedman_p": friedman_p, "critical_difference": q_alpha * np.sqrt(k * (k + 1) / (6.0 * n))}
+    return {"datasets": n, "methods": k, "left_out": left_out, "alpha": alpha,
+            "ranks": {m: float(r) for m, r in ranks.items()}, "friedman_p": friedman_p,
+            "critical_difference": q_alpha * np.sqrt(k * (k + 1) / (6.0 * n))}
 
 
 def rank_cliques(ranks: list[float], cd: float) -> list[tuple[int, int]]:
@@ -105,8 +110,9 @@ def ranks_markdown(stats: dict | None) -> str:
     if stats is None:
         return "Ranks: no block of two methods on two datasets that all ran on, no rank test."
     p = "" if stats["friedman_p"] is None else f"Friedman p = {stats['friedman_p']:.2g}; "
-    scope = f"the {stats['datasets']} datasets" + (f" (without {', '.join(stats['left_out'])}, which did not run on all)"
-                                                   if stats["left_out"] else "")
+    scope = f"the {stats['datasets']} datasets"
+    if stats["left_out"]:
+        scope += f" (without {', '.join(stats['left_out'])}, which did not run on all)"
     return (f"Ranks of {stats['methods']} methods over {scope}: {p}Nemenyi critical difference "
             f"(alpha {stats['alpha']}) = {stats['critical_difference']:.2f}: average ranks closer than that are "
             "not significantly different (`cd_diagram.png`).")

@@ -631,8 +631,9 @@ def score(method: str | Method, states, x, *, chunk_size: int | None = None,
     ``SCORE_CHUNK`` rows), each padded to the chunk size so one compilation serves all (fewer
     rows: to a power of two, ``score_rows``), which keeps memory bounded: x is converted to
     float32 (or passed through ``transform``, e.g. the Detector's scaling, which must return
-    float32 rows of the same shape) a chunk at a time, so no full-size copy of it is made. Methods with ``cpu_host_loop`` score one seed at a time on
-    CPU, for the same reason they train so. Non-finite scores raise ``DivergenceError``."""
+    float32 rows of the same shape) a chunk at a time, so no full-size copy of it is made.
+    Methods with ``cpu_host_loop`` score one seed at a time on CPU, for the same reason they
+    train so. Non-finite scores raise ``DivergenceError``."""
     method = get_method(method)
     fn = _SCORE_FNS.setdefault(method.score, jax.jit(jax.vmap(method.score, in_axes=(0, None))))
     x = np.asarray(x)
