@@ -28,6 +28,9 @@ datasets every method ran on, ``ranks.json`` (average ranks, Friedman's p, the N
 difference) and ``cd_diagram.png`` (``experiments.significance``). With
 ``--compare A B`` also ``compare__A__B.md`` / ``.json``: A against B on the datasets both ran on
 (mean difference with its seed-noise standard error, wins/losses, Wilcoxon signed-rank p).
+The tables cover every finished cell in ``--out`` on the run's datasets with its seed count, so
+running one method into a folder that holds the others' cells extends their table instead of
+replacing it.
 
 Several hosts: with ``--distributed`` every process (one per host, started by the cluster's
 launcher) calls ``jax.distributed.initialize()``, runs its share of the cells (cell i goes to
@@ -106,6 +109,25 @@ def run_cell(out: Path, dataset: str, method: str, seeds: int, data_dir, data_op
                                 overrides=data_options)
     write_json(record, path)
     return record
+
+
+def finished_cells(out: Path, datasets: list[str], seeds: int, skip: set[str]) -> list[dict]:
+    """The records in ``out/cells`` of methods not in ``skip`` on ``datasets`` with ``seeds`` seeds:
+    an earlier run's other methods, which the tables keep (cells with another seed count are
+    left out: their means would not be comparable)."""
+    records = []
+    for path in sorted((out / "cells").glob("*.json")):
+        record = json.loads(path.read_text())
+        if record["method"] not in skip and record["dataset"] in datasets and len(record["seeds"]) == seeds:
+            records.append(record)
+    return records
+
+
+def in_suite_order(rows: list[dict], datasets: list[str]) -> list[dict]:
+    """Rows by dataset in the suite's order, then method name, then seed: the same CSV whichever
+    invocation ran which cells."""
+    position = {d: i for i, d in enumerate(datasets)}
+    return sorted(rows, key=lambda r: (position[r["dataset"]], r["method"], r["seed"]))
 
 
 def data_options_for(dataset: str, max_rows: int) -> dict:
@@ -283,6 +305,11 @@ def main(argv: list[str] | None = None) -> int:
         # every other cell is on disk now: run_cell reads it back
         rows = [row for d, m in cells for row in per_seed_rows(
             run_cell(out, d, m, args.seeds, args.data_dir, data_options_for(d, args.max_rows)))]
+    earlier = finished_cells(out, datasets, args.seeds, skip=set(methods))
+    if earlier:
+        print(f"the tables also hold the finished cells of {sorted({r['method'] for r in earlier})} "
+              f"in {out / 'cells'} ({args.seeds} seeds)")
+    rows = in_suite_order(rows + [row for record in earlier for row in per_seed_rows(record)], datasets)
     write_outputs(rows, out, args.suite, args.seeds)
     if args.compare:
         write_comparison(rows, out, *args.compare)

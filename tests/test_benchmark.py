@@ -77,7 +77,17 @@ def test_benchmark_writes_csv_table_and_plot_and_resumes(adbench_dir, tmp_path, 
     assert comparison["datasets"] == 2 and comparison["wins"] + comparison["losses"] + comparison["ties"] == 2
     assert comparison["diff"] == pytest.approx(means["ae"] - means["deep_svdd"])
     assert "Wilcoxon" in (out / "compare__ae__deep_svdd.md").read_text()
+
+    # one method into the same folder keeps the other's cells in the tables (same CSV), but not
+    # a cell with another seed count
+    fake = json.loads(benchmark.cell_path(out, "adbench/1_easy", "ae").read_text())
+    fake.update(method="ocnn", seeds=[0])
+    benchmark.write_json(fake, benchmark.cell_path(out, "adbench/1_easy", "ocnn"))
     capsys.readouterr()
+    assert benchmark.main(argv[:3] + ["deep_svdd"] + argv[5:]) == 0
+    assert "finished cells of ['ae']" in capsys.readouterr().out
+    pd.testing.assert_frame_equal(pd.read_csv(out / "results.csv"), rows)
+    assert "| dataset | ae | deep_svdd |" in (out / "table.md").read_text()
 
 
 def test_paired_comparison_by_hand():
