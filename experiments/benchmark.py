@@ -98,10 +98,9 @@ def cell_path(out: Path, dataset: str, method: str) -> Path:
 def run_cell(out: Path, dataset: str, method: str, seeds: int, data_dir, data_options=None) -> dict:
     """Run one cell unless its JSON exists; write it atomically (temp file + rename)."""
     path = cell_path(out, dataset, method)
-    if path.exists():
-        record = json.loads(path.read_text())
-        if len(record.get("seeds", [])) == seeds:
-            return record
+    record = cached_record(path, seeds)
+    if record is not None:
+        return record
     if method in baselines.BASELINES:
         record = baseline_record(dataset, method, seeds, data_dir, data_options or {})
     else:
@@ -111,16 +110,21 @@ def run_cell(out: Path, dataset: str, method: str, seeds: int, data_dir, data_op
     return record
 
 
+def cached_record(path: Path, seeds: int) -> dict | None:
+    """A finished cell's record, or None when there is none with ``seeds`` seeds."""
+    if not path.exists():
+        return None
+    record = json.loads(path.read_text())
+    return record if len(record.get("seeds", [])) == seeds else None
+
+
 def finished_cells(out: Path, datasets: list[str], seeds: int, skip: set[str]) -> list[dict]:
-    """The records in ``out/cells`` of methods not in ``skip`` on ``datasets`` with ``seeds`` seeds:
-    an earlier run's other methods, which the tables keep (cells with another seed count are
-    left out: their means would not be comparable)."""
-    records = []
-    for path in sorted((out / "cells").glob("*.json")):
-        record = json.loads(path.read_text())
-        if record["method"] not in skip and record["dataset"] in datasets and len(record["seeds"]) == seeds:
-            records.append(record)
-    return records
+    """The finished cells in ``out`` of the methods not in ``skip`` on ``datasets`` with ``seeds``
+    seeds: an earlier run's other methods, which the tables keep (cells with another seed count
+    are left out: their means would not be comparable)."""
+    others = [m for m in (*sorted(METHODS), *baselines.BASELINES) if m not in skip]
+    records = (cached_record(cell_path(out, d, m), seeds) for d in datasets for m in others)
+    return [record for record in records if record is not None]
 
 
 def in_suite_order(rows: list[dict], datasets: list[str]) -> list[dict]:
