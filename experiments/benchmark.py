@@ -118,11 +118,12 @@ def cached_record(path: Path, seeds: int) -> dict | None:
     return record if len(record.get("seeds", [])) == seeds else None
 
 
-def finished_cells(out: Path, datasets: list[str], seeds: int, skip: set[str]) -> list[dict]:
-    """The finished cells in ``out`` of the methods not in ``skip`` on ``datasets`` with ``seeds``
-    seeds: an earlier run's other methods, which the tables keep (cells with another seed count
-    are left out: their means would not be comparable)."""
-    others = [m for m in (*sorted(METHODS), *baselines.BASELINES) if m not in skip]
+def finished_cells(out: Path, datasets: list[str], seeds: int, skip: frozenset[str] = frozenset(),
+                   only: str | None = None) -> list[dict]:
+    """The finished cells in ``out`` on ``datasets`` with ``seeds`` seeds of the methods not in
+    ``skip`` (or of method ``only``): an earlier run's other methods, which the tables keep (cells
+    with another seed count are left out: their means would not be comparable)."""
+    others = [m for m in (*sorted(METHODS), *baselines.BASELINES) if m not in skip and only in (None, m)]
     records = (cached_record(cell_path(out, d, m), seeds) for d in datasets for m in others)
     return [record for record in records if record is not None]
 
@@ -256,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-rows", type=int, default=ADBENCH_MAX_ROWS, help="adbench: subsample larger sets")
     parser.add_argument("--out", default=None, help=f"default {DEFAULT_OUT}/<suite>")
     parser.add_argument("--compare", nargs=2, metavar=("A", "B"), default=None,
-                        help="also compare method A with method B (both in --methods): "
+                        help="also compare method A with method B (each in --methods or with finished cells in --out): "
                              "difference, seed-noise standard error, Wilcoxon signed-rank p")
     parser.add_argument("--distributed", action="store_true",
                         help="one process per host: jax.distributed.initialize(), cells shared out")
@@ -266,9 +267,6 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"error: --methods {unknown}: unknown; expected some of {sorted(METHODS)} "
               f"or {list(baselines.BASELINES)}", file=sys.stderr)
-        return 2
-    if args.compare and not set(args.compare) <= set(methods):
-        print(f"error: --compare {args.compare}: both must be among --methods {methods}", file=sys.stderr)
         return 2
     wanted = [m for m in methods if m in baselines.BASELINES]
     if wanted and not baselines.available(wanted):
@@ -290,6 +288,12 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         datasets = [d for d in datasets if d in args.datasets]
     out = Path(args.out) if args.out else DEFAULT_OUT / args.suite
+    if args.compare:
+        absent = [m for m in args.compare if m not in methods and not finished_cells(out, datasets, args.seeds, only=m)]
+        if absent:
+            print(f"error: --compare {args.compare}: {absent} neither among --methods {methods} nor with finished "
+                  f"{args.seeds}-seed cells in {out / 'cells'}", file=sys.stderr)
+            return 2
     cells = [(d, m) for d in datasets for m in methods if m in baselines.BASELINES or applicable(m, d)]
     if not cells:
         print(f"error: none of --methods {methods} takes a dataset of the {args.suite} suite", file=sys.stderr)

@@ -84,10 +84,13 @@ def test_benchmark_writes_csv_table_and_plot_and_resumes(adbench_dir, tmp_path, 
     fake.update(method="ocnn", seeds=[0])
     benchmark.write_json(fake, benchmark.cell_path(out, "adbench/1_easy", "ocnn"))
     capsys.readouterr()
-    assert benchmark.main(argv[:3] + ["deep_svdd"] + argv[5:]) == 0
+    (out / "compare__ae__deep_svdd.json").unlink()
+    assert benchmark.main(argv[:3] + ["deep_svdd"] + argv[5:] + ["--compare", "ae", "deep_svdd"]) == 0
     assert "finished cells of ['ae']" in capsys.readouterr().out
     pd.testing.assert_frame_equal(pd.read_csv(out / "results.csv"), rows)
     assert "| dataset | ae | deep_svdd |" in (out / "table.md").read_text()
+    # --compare may name a method that only has finished cells in --out (ae here)
+    assert json.loads((out / "compare__ae__deep_svdd.json").read_text()) == comparison
 
 
 def test_paired_comparison_by_hand():
@@ -115,9 +118,13 @@ def test_paired_comparison_by_hand():
         significance.paired_comparison(six, "a", "c")
 
 
-def test_compare_must_name_methods_that_run(capsys):
-    assert benchmark.main(["--methods", "ae", "--compare", "ae", "deep_svdd"]) == 2
-    assert "--compare" in capsys.readouterr().err
+def test_compare_must_name_methods_that_run_or_have_cells(tmp_path, capsys):
+    argv = ["--methods", "ae", "--out", str(tmp_path), "--compare", "ae"]
+    assert benchmark.main(argv + ["deep_svdd"]) == 2
+    err = capsys.readouterr().err
+    assert "--compare" in err and "['deep_svdd']" in err and "finished 3-seed cells" in err
+    assert benchmark.main(argv + ["nonsense"]) == 2
+    assert not (tmp_path / "cells").exists()  # refused before anything trained
 
 
 def _free_port() -> int:
