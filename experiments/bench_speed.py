@@ -133,6 +133,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from experiments.jsonio import jsonable, write_json
+
 _PROCESS_START = time.perf_counter()
 
 RESULT_PREFIX = "BENCH_RESULT "
@@ -539,18 +541,6 @@ def format_task(name: str, rec: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def _jsonable(obj):
-    import math
-
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
 def check_bench_deps() -> str | None:
     """None when PyOD (with its PyTorch backend) can be imported, else the error message."""
     missing = [m for m in ("torch", "pyod") if importlib.util.find_spec(m) is None]
@@ -587,7 +577,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args._worker is not None:
         result = run_worker(json.loads(args._worker))
-        print(RESULT_PREFIX + json.dumps(_jsonable(result)), flush=True)
+        print(RESULT_PREFIX + json.dumps(jsonable(result)), flush=True)
         return 0
 
     problem = check_bench_deps()
@@ -619,7 +609,7 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {"seed": SEED, "weight_decay": WEIGHT_DECAY, "seeds_check": args.seeds_check,
                      "pyod_auroc_seeds": args.pyod_auroc_seeds, "pyod_init": args.pyod_init,
                      "torch_threads": args.torch_threads,
-                     "jaxad_config": {n: _jsonable(jaxad_overrides(TASKS[n], args.pyod_init)) for n in names},
+                     "jaxad_config": {n: jsonable(jaxad_overrides(TASKS[n], args.pyod_init)) for n in names},
                      "pyod_kwargs": {n: pyod_kwargs(TASKS[n]) for n in names}},
         "targets": TARGETS,
         "tasks": records,
@@ -636,11 +626,7 @@ def main(argv: list[str] | None = None) -> int:
     passed = sum(c["passed"] for r in records.values() for c in r["checks"])
     n_checks = sum(len(r["checks"]) for r in records.values())
     print(f"{passed}/{n_checks} targets met; benchmark took {total:.0f} s")
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    tmp.write_text(json.dumps(_jsonable(report), indent=2))
-    os.replace(tmp, out)
+    out = write_json(report, Path(args.json))
     print(f"wrote {out}")
     return 0
 

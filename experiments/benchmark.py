@@ -51,7 +51,8 @@ from tqdm import tqdm  # tqdm.auto warns in Jupyter without ipywidgets
 
 from experiments import baselines
 from experiments.presets import applicable
-from experiments.run import device_description, run_experiment, write_json
+from experiments.jsonio import write_json
+from experiments.run import device_description, run_experiment
 from experiments.significance import cd_diagram, comparison_markdown, paired_comparison, rank_statistics, ranks_markdown
 from jaxad import metrics as M
 from jaxad.data import BUILTIN, load_split, resolve_data_dir

@@ -34,7 +34,8 @@ import jax
 import numpy as np
 import pandas as pd
 
-from experiments.run import _jsonable, device_description, run_experiment
+from experiments.jsonio import jsonable, write_json
+from experiments.run import device_description, run_experiment
 from jaxad import metrics as M
 from jaxad import train
 from jaxad.data import read_raw
@@ -179,7 +180,7 @@ def _save(out: Path, name: str, payload, table: str | None = None) -> None:
     if isinstance(payload, pd.DataFrame):
         payload.to_csv(out / f"{name}.csv", index=False)
         payload = payload.to_dict(orient="records")
-    (out / f"{name}.json").write_text(json.dumps(_jsonable(payload), indent=2))
+    write_json(payload, out / f"{name}.json")
     if table is not None:
         (out / f"{name}.md").write_text(table + "\n")
 
@@ -198,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.experiment == "tutorial":
             record = tutorial(args.data_dir, out, args.epochs or 10)
             _save(out, "tutorial", record)
-            print(json.dumps(_jsonable(record), indent=2))
+            print(json.dumps(jsonable(record), indent=2))
         elif args.experiment == "one_class":
             frame = one_class(args.data_dir, args.methods, args.seeds or 3, args.epochs)
             table = one_class_table(frame)

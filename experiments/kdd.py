@@ -34,7 +34,8 @@ import numpy as np
 import pandas as pd
 
 from experiments.presets import resolve_setup
-from experiments.run import device_description, seed_thresholds, write_json, write_text_atomic
+from experiments.jsonio import write_json, write_text_atomic
+from experiments.run import device_description, seed_thresholds
 from jaxad import metrics as M
 from jaxad import train
 from jaxad.data import load_split

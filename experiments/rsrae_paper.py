@@ -54,7 +54,8 @@ import jax
 import numpy as np
 
 from experiments.presets import parse_overrides
-from experiments.run import fit_fields, write_json
+from experiments.jsonio import write_json
+from experiments.run import fit_fields
 from jaxad import metrics as M
 from jaxad import train
 from jaxad.methods import get_method, resolve_config

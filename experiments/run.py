@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from experiments.jsonio import jsonable, write_json
 from experiments.presets import parse_overrides, resolve_setup
 from jaxad import metrics as M
 from jaxad import train
@@ -91,7 +90,7 @@ def run_experiment(method: str, dataset: str, *, seeds: int = 5, data_dir=None,
         "metrics": M.summarize(per_seed),
         **fit_fields(result, score_seconds),
         "split": {"train": list(split.x_train.shape), "test": list(split.x_test.shape),
-                  "test_anomalies": int(split.y_test.sum()), **_jsonable(split.info)},
+                  "test_anomalies": int(split.y_test.sum()), **jsonable(split.info)},
     }
 
 
@@ -109,33 +108,6 @@ def fit_fields(result: train.FitResult, score_seconds: float) -> dict[str, Any]:
         "sharding": result.sharding,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
-
-
-def write_text_atomic(text: str, path: Path) -> Path:
-    """Write ``text`` to a temporary sibling and rename it over ``path``, so a killed run never
-    leaves a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
-
-
-def write_json(record: Any, path: Path, indent: int | None = 2) -> Path:
-    """``record`` as strict JSON (NaN as null), written atomically."""
-    return write_text_atomic(json.dumps(_jsonable(record), indent=indent), path)
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None  # strict JSON has no NaN
-    return obj
 
 
 def write_record(record: dict[str, Any], out_dir: Path) -> Path:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiments import presets, run, table
+from experiments import jsonio, presets, run, table
 
 REPO = Path(__file__).resolve().parents[1]
 REQUIRED_KEYS = {"method", "dataset", "config", "seeds", "metrics", "train_seconds", "device"}
@@ -226,3 +226,12 @@ def test_digits_as_images_for_the_convolutional_methods():
     assert s.x_train.shape[1:] == (8, 8, 1) and 0.0 <= s.x_train.min() and s.x_train.max() <= 1.0
     config, data, _ = presets.resolve_setup("dae", "digits")
     assert data["images"] is True and config["noise_factor"] == 0.2
+
+
+def test_json_records_are_strict_and_written_atomically(tmp_path):
+    record = {"auroc": np.float32(0.75), "loss": float("nan"), "hidden": (64, 32), 3: [np.int64(2), float("inf")]}
+    path = jsonio.write_json(record, tmp_path / "sub" / "r.json")
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"auroc": 0.75, "loss": None, "hidden": [64, 32], "3": [2, None]}
+    assert [p.name for p in path.parent.iterdir()] == ["r.json"]  # no temporary file left behind
