@@ -22,7 +22,8 @@ resumes where it stopped.
 
 Outputs in --out: ``cells/*.json`` (one run record per cell), ``results.csv`` (one row per
 dataset, method, seed: auroc, ap, train_seconds, score_seconds), ``table.md`` (datasets x
-methods, mean AUROC +- std, a mean-rank row and the total time per method) and
+methods, mean AUROC +- std, a mean-rank row and the total time per method; then the same for
+average precision) and
 ``auroc_boxplot.png`` (the per-dataset AUROC of each method, best median first), and over the
 datasets every method ran on, ``ranks.json`` (average ranks, Friedman's p, the Nemenyi critical
 difference) and ``cd_diagram.png`` (``experiments.significance``). With
@@ -156,25 +157,31 @@ def per_seed_rows(record: dict) -> list[dict]:
             for i, seed in enumerate(record["seeds"])]
 
 
-def results_table(rows: pd.DataFrame) -> str:
-    """Markdown: datasets x methods (mean AUROC +- std over seeds), mean rank, total seconds."""
-    stats = rows.groupby(["dataset", "method"])["auroc"].agg(["mean", "std"]).reset_index()
+METRIC_NAMES = {"auroc": "AUROC", "ap": "AP"}
+
+
+def results_table(rows: pd.DataFrame, metric: str = "auroc", seconds: bool = True) -> str:
+    """Markdown: datasets x methods (mean ``metric`` +- std over seeds), its mean and mean rank
+    per method, and (``seconds``) the total seconds per method."""
+    stats = rows.groupby(["dataset", "method"])[metric].agg(["mean", "std"]).reset_index()
     order = pd.unique(rows["dataset"])  # the suite's order (ADBench's numbering), not alphabetical
     means = stats.pivot(index="dataset", columns="method", values="mean").reindex(order)
     stds = stats.pivot(index="dataset", columns="method", values="std").fillna(0.0).reindex(order)
     methods = list(means.columns)
-    # rank 1 = best AUROC among the methods that ran on a dataset ('—' marks a method that cannot
-    # take it), averaged over the datasets each method ran on
+    # rank 1 = best among the methods that ran on a dataset ('—' marks a method that cannot take
+    # it), averaged over the datasets each method ran on
     ranks = means.rank(axis=1, ascending=False).mean()
-    seconds = rows.groupby("method")[["train_seconds", "score_seconds"]].sum().sum(axis=1)
     lines = ["| dataset | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
     for dataset in means.index:
         cells = ["—" if pd.isna(means.loc[dataset, m]) else f"{means.loc[dataset, m]:.3f} ± {stds.loc[dataset, m]:.3f}"
                  for m in methods]
         lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
-    lines.append("| mean AUROC (its datasets) | " + " | ".join(f"{means[m].mean():.3f}" for m in methods) + " |")
+    name = METRIC_NAMES[metric]
+    lines.append(f"| mean {name} (its datasets) | " + " | ".join(f"{means[m].mean():.3f}" for m in methods) + " |")
     lines.append("| mean rank (its datasets) | " + " | ".join(f"{ranks[m]:.2f}" for m in methods) + " |")
-    lines.append("| total seconds | " + " | ".join(f"{seconds[m]:.1f}" for m in methods) + " |")
+    if seconds:
+        total = rows.groupby("method")[["train_seconds", "score_seconds"]].sum().sum(axis=1)
+        lines.append("| total seconds | " + " | ".join(f"{total[m]:.1f}" for m in methods) + " |")
     return "\n".join(lines)
 
 
@@ -203,7 +210,8 @@ def write_outputs(rows: list[dict], out: Path, suite: str, seeds: int) -> None:
     frame = pd.DataFrame(rows)
     frame.to_csv(out / "results.csv", index=False)
     stats = rank_statistics(frame)
-    md = results_table(frame) + "\n\n" + ranks_markdown(stats)
+    md = (results_table(frame) + "\n\n" + ranks_markdown(stats) + "\n\nAverage precision (mean ± std over seeds; "
+          "its mean-rank row ranks by AP, the tests above by AUROC):\n\n" + results_table(frame, "ap", seconds=False))
     (out / "table.md").write_text(md + "\n")
     auroc_boxplot(frame, out / "auroc_boxplot.png")
     written = [out / "results.csv", out / "table.md", out / "auroc_boxplot.png"]

@@ -65,6 +65,7 @@ def test_benchmark_writes_csv_table_and_plot_and_resumes(adbench_dir, tmp_path, 
     assert ranks["datasets"] == 2 and sorted(ranks["ranks"]) == ["ae", "deep_svdd"]
     assert sum(ranks["ranks"].values()) == pytest.approx(3.0)  # ranks 1 and 2 on each set
     assert "Nemenyi critical difference" in table
+    assert "Average precision" in table and "| mean AP (its datasets) |" in table
 
     # a rerun reads every cell back: same numbers, nothing trained; --compare adds the pair
     stamps = {p: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")}

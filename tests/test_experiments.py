@@ -175,12 +175,20 @@ def test_benchmark_cells_and_table_mark_methods_that_cannot_take_a_dataset():
     assert applicable("ae", "wine") and applicable("conv_ae", "digits") and applicable("dae", "fashion_mnist")
     assert not applicable("conv_ae", "wine") and not applicable("dae", "blobs2d")
     rows = pd.DataFrame([
-        {"dataset": d, "method": m, "seed": s, "auroc": a, "ap": a, "train_seconds": 1.0, "score_seconds": 0.1}
+        {"dataset": d, "method": m, "seed": s, "auroc": a, "ap": a / 2 + 0.1 * (m == "conv_ae") + 0.1 * s,
+         "train_seconds": 1.0, "score_seconds": 0.1}
         for d, m, a in [("digits", "ae", 0.9), ("digits", "conv_ae", 0.8), ("wine", "ae", 0.7)] for s in (0, 1)])
     md = benchmark.results_table(rows)
     assert "| wine | 0.700 ± 0.000 | — |" in md
+    assert "| mean AUROC (its datasets) | 0.800 | 0.800 |" in md
     assert "| mean rank (its datasets) | 1.00 | 2.00 |" in md
     assert "| total seconds | 4.4 | 2.2 |" in md
+    ap = benchmark.results_table(rows, "ap", seconds=False)
+    # digits: ae 0.45 / 0.55, conv_ae 0.5 / 0.6 -> conv_ae ranks first there; wine: ae 0.35 / 0.45
+    assert "| digits | 0.500 ± 0.071 | 0.550 ± 0.071 |" in ap and "| wine | 0.400 ± 0.071 | — |" in ap
+    assert "| mean AP (its datasets) | 0.450 | 0.550 |" in ap
+    assert "| mean rank (its datasets) | 1.50 | 1.00 |" in ap
+    assert "total seconds" not in ap
 
 
 def test_adbench_suite_lists_the_data_dir_in_adbench_order_and_resumes(fake_data_dir, tmp_path, monkeypatch):
