@@ -45,6 +45,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Collection
 from pathlib import Path
 
 import pandas as pd
@@ -120,7 +121,7 @@ def cached_record(path: Path, seeds: int) -> dict | None:
     return record if len(record.get("seeds", [])) == seeds else None
 
 
-def finished_cells(out: Path, datasets: list[str], seeds: int, skip: frozenset[str] = frozenset(),
+def finished_cells(out: Path, datasets: list[str], seeds: int, skip: Collection[str] = (),
                    only: str | None = None) -> list[dict]:
     """The finished cells in ``out`` on ``datasets`` with ``seeds`` seeds of the methods not in
     ``skip`` (or of method ``only``): an earlier run's other methods, which the tables keep (cells
