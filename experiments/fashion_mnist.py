@@ -34,7 +34,7 @@ import jax
 import numpy as np
 import pandas as pd
 
-from experiments.jsonio import jsonable, write_json
+from experiments.jsonio import jsonable, write_json, write_text_atomic
 from experiments.run import device_description, run_experiment
 from jaxad import metrics as M
 from jaxad import train
@@ -182,7 +182,7 @@ def _save(out: Path, name: str, payload, table: str | None = None) -> None:
         payload = payload.to_dict(orient="records")
     write_json(payload, out / f"{name}.json")
     if table is not None:
-        (out / f"{name}.md").write_text(table + "\n")
+        write_text_atomic(table + "\n", out / f"{name}.md")
 
 
 def main(argv: list[str] | None = None) -> int:
