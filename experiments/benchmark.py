@@ -53,7 +53,7 @@ from tqdm import tqdm  # tqdm.auto warns in Jupyter without ipywidgets
 
 from experiments import baselines
 from experiments.presets import applicable
-from experiments.jsonio import write_json
+from experiments.jsonio import write_json, write_text_atomic
 from experiments.run import device_description, run_experiment
 from experiments.significance import cd_diagram, comparison_markdown, paired_comparison, rank_statistics, ranks_markdown
 from jaxad import metrics as M
@@ -213,7 +213,7 @@ def write_outputs(rows: list[dict], out: Path, suite: str, seeds: int) -> None:
     stats = rank_statistics(frame)
     md = (results_table(frame) + "\n\n" + ranks_markdown(stats) + "\n\nAverage precision (mean ± std over seeds; "
           "its mean-rank row ranks by AP, the tests above by AUROC):\n\n" + results_table(frame, "ap", seconds=False))
-    (out / "table.md").write_text(md + "\n")
+    write_text_atomic(md + "\n", out / "table.md")
     auroc_boxplot(frame, out / "auroc_boxplot.png")
     written = [out / "results.csv", out / "table.md", out / "auroc_boxplot.png"]
     if stats is not None:
@@ -229,7 +229,7 @@ def write_comparison(rows: list[dict], out: Path, a: str, b: str) -> None:
     comparison = paired_comparison(pd.DataFrame(rows), a, b)
     md = comparison_markdown(comparison)
     write_json(comparison, out / f"compare__{a}__{b}.json")
-    (out / f"compare__{a}__{b}.md").write_text(md + "\n")
+    write_text_atomic(md + "\n", out / f"compare__{a}__{b}.md")
     print(f"\n{md}")
 
 
