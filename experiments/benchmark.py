@@ -58,7 +58,7 @@ from experiments.run import device_description, run_experiment
 from experiments.significance import cd_diagram, comparison_markdown, paired_comparison, rank_statistics, ranks_markdown
 from jaxad import metrics as M
 from jaxad.data import BUILTIN, load_split, resolve_data_dir
-from jaxad.methods import METHODS
+from jaxad.methods import METHODS, get_method
 
 SUITES = ("builtin", "adbench", "all")
 DEFAULT_OUT = Path("results") / "benchmark"
@@ -98,17 +98,24 @@ def cell_path(out: Path, dataset: str, method: str) -> Path:
     return out / "cells" / f"{dataset.replace('/', '-')}__{method}.json"
 
 
-def run_cell(out: Path, dataset: str, method: str, seeds: int, data_dir, data_options=None) -> dict:
-    """Run one cell unless its JSON exists; write it atomically (temp file + rename)."""
+def bucketed(method: str, bucket: bool) -> bool:
+    """Whether ``method``'s cells run with ``fit(bucket=True)``: asked for and supported."""
+    return bucket and method in METHODS and get_method(method).pad_features is not None
+
+
+def run_cell(out: Path, dataset: str, method: str, seeds: int, data_dir, data_options=None,
+             bucket: bool = True) -> dict:
+    """Run one cell unless its JSON exists (with ``seeds`` seeds, bucketed as asked); write it
+    atomically (temp file + rename)."""
     path = cell_path(out, dataset, method)
     record = cached_record(path, seeds)
-    if record is not None:
+    if record is not None and (record.get("input_width") is not None) == bucketed(method, bucket):
         return record
     if method in baselines.BASELINES:
         record = baseline_record(dataset, method, seeds, data_dir, data_options or {})
     else:
         record = run_experiment(method, dataset, seeds=seeds, data_dir=data_dir, progress=False,
-                                overrides=data_options)
+                                overrides=data_options, bucket=bucketed(method, bucket))
     write_json(record, path)
     return record
 
@@ -269,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare", nargs=2, metavar=("A", "B"), default=None,
                         help="also compare method A with method B (each in --methods or with finished cells in --out): "
                              "difference, seed-noise standard error, Wilcoxon signed-rank p")
+    parser.add_argument("--no-bucket", dest="bucket", action="store_false",
+                        help="compile each dataset's own programs instead of padding tables to shared shapes "
+                             "(train.fit's bucket, used by the methods that support it: ae)")
     parser.add_argument("--distributed", action="store_true",
                         help="one process per host: jax.distributed.initialize(), cells shared out")
     args = parser.parse_args(argv)
@@ -314,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     for dataset, method in tqdm(mine, desc=f"{args.suite} suite" + (f" (process {index}/{count})" if count > 1 else ""),
                                 unit="cell"):
         rows += per_seed_rows(run_cell(out, dataset, method, args.seeds, args.data_dir,
-                                       data_options_for(dataset, args.max_rows)))
+                                       data_options_for(dataset, args.max_rows), bucket=args.bucket))
     if count > 1:
         wait_for_all_processes()
         if index != 0:
@@ -322,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         # every other cell is on disk now: run_cell reads it back
         rows = [row for d, m in cells for row in per_seed_rows(
-            run_cell(out, d, m, args.seeds, args.data_dir, data_options_for(d, args.max_rows)))]
+            run_cell(out, d, m, args.seeds, args.data_dir, data_options_for(d, args.max_rows), bucket=args.bucket))]
     earlier = finished_cells(out, datasets, args.seeds, skip=set(methods))
     if earlier:
         print(f"the tables also hold the finished cells of {sorted({r['method'] for r in earlier})} "

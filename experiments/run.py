@@ -46,14 +46,16 @@ def seed_thresholds(eval_opts, train_scores: np.ndarray, test_scores: np.ndarray
 def run_experiment(method: str, dataset: str, *, seeds: int = 5, data_dir=None,
                    overrides: dict[str, Any] | None = None, progress: bool = True,
                    split=None, shard: str = "auto", download: bool = False,
-                   on_fit=None, checkpoint_dir=None, checkpoint_every: int = 1) -> dict[str, Any]:
+                   on_fit=None, checkpoint_dir=None, checkpoint_every: int = 1,
+                   bucket: bool = False) -> dict[str, Any]:
     """Train ``seeds`` models (seeds 0..N-1) and evaluate them; returns the results record.
 
     ``download=True`` fetches an absent local-file dataset from its official source first.
     ``checkpoint_dir``: checkpoint the training there every ``checkpoint_every`` epochs and
     resume from the latest checkpoint when rerun (``train.fit``).
     ``on_fit(result, split)`` is called with the ``FitResult`` and the split (for plots of the
-    trained states).
+    trained states). ``bucket``: ``train.fit``'s (tables padded to shared shapes, so that many
+    datasets share compiled programs).
     """
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds={seeds!r}: expected an integer >= 1")
@@ -70,7 +72,7 @@ def run_experiment(method: str, dataset: str, *, seeds: int = 5, data_dir=None,
 
     result = train.fit(m, config, x_train, seeds=range(seeds), progress=progress, shard=shard,
                        desc=f"{m.name} on {dataset}", checkpoint_dir=checkpoint_dir,
-                       checkpoint_every=checkpoint_every)
+                       checkpoint_every=checkpoint_every, bucket=bucket)
     t0 = time.perf_counter()
     test_scores = train.fit_result_scores(result, x_test)
     score_seconds = time.perf_counter() - t0
@@ -106,6 +108,7 @@ def fit_fields(result: train.FitResult, score_seconds: float) -> dict[str, Any]:
         "final_loss": result.history["loss"][-1].tolist(),
         "device": device_description(),
         "sharding": result.sharding,
+        "input_width": result.input_width,  # fit(bucket=True): the padded width, else None
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
 

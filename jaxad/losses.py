@@ -44,9 +44,14 @@ RECONSTRUCTION_ERRORS: dict[str, Callable[[jax.Array, jax.Array], jax.Array]] = 
 }
 
 
-def reconstruction_error(x: jax.Array, recon: jax.Array, kind: str = "mse") -> jax.Array:
-    """Per-sample reconstruction error of the named kind ('mse', 'mae' or 'bce'): -> (B,)."""
-    return RECONSTRUCTION_ERRORS[kind](x, recon)
+def reconstruction_error(x: jax.Array, recon: jax.Array, kind: str = "mse",
+                         n_features: jax.Array | None = None) -> jax.Array:
+    """Per-sample reconstruction error of the named kind ('mse', 'mae' or 'bce'): -> (B,).
+
+    ``n_features``: x and recon (B, W) are zero-padded beyond their first n_features columns
+    (their error there is 0), and the mean is over those real columns, not all W."""
+    error = RECONSTRUCTION_ERRORS[kind](x, recon)
+    return error if n_features is None else error * (_flat(x).shape[1] / n_features)
 
 
 def weighted_mean(values: jax.Array, weights: jax.Array) -> jax.Array:

@@ -42,6 +42,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from tqdm import tqdm  # tqdm.auto warns in Jupyter without ipywidgets
 
 from jaxad.methods import Method, get_method
+from jaxad.methods.base import FrozenConfig
 
 Hook = Callable[[Any, jax.Array], tuple[Any, dict[str, jax.Array]]]
 SHARD_CHOICES = ("auto", "seeds", "batch", "none")
@@ -56,6 +57,18 @@ MIN_SCORE_ROWS = 256
 # numbers, same speed).
 CPU_COMPILER_OPTIONS = {"xla_llvm_disable_expensive_passes": True}
 INIT_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0}
+# fit(bucket=True): inputs are zero-padded to the first of these widths that holds them (beyond
+# the last, to a multiple of it), rows to a power of two (at least BUCKET_MIN_ROWS) and the batch
+# list of an epoch to a power of two (at least BUCKET_MIN_BATCHES), so that the ADBench tables'
+# 24 widths share four compiled programs instead of compiling 35 (~2.6 s each on this 2-core
+# CPU). Powers of four keep the padding of the first and last layers small beside the per-step
+# cost of a batch of 32.
+BUCKET_WIDTHS = (16, 64, 256, 1024, 4096)
+BUCKET_MIN_ROWS = 8192
+BUCKET_MIN_BATCHES = 256
+# Compiled programs that fit(bucket=True) keeps for later fits of the same padded shapes.
+KEPT_PROGRAMS_MAX = 64
+_KEPT_PROGRAMS: dict[tuple, Any] = {}
 # Training data larger than this (float32 bytes) is not put on the device whole: each epoch's
 # permuted batches stream from host memory in chunks of at most half of it (``fit``'s
 # ``device_budget_bytes``; the environment variable JAXAD_DEVICE_BUDGET_BYTES sets the default).
@@ -84,6 +97,7 @@ class FitResult:
     sharding: str
     start_epoch: int = 0  # epochs restored from a checkpoint (fit's checkpoint_dir)
     data_placement: str = "device"  # "device" (the whole training set) or "streamed" (batches)
+    input_width: int | None = None  # fit(bucket=True): the padded width scoring pads inputs to
 
 
 class EarlyStopping:
@@ -208,23 +222,86 @@ def freeze_stopped(active, new, old):
     return jax.tree.map(lambda a, b: jnp.where(active, a, b), new, old)
 
 
-def make_epoch(method: Method, n: int, hooks: Sequence[Hook], placement: _Placement) -> Callable:
+def make_epoch(method: Method, n: int | None, hooks: Sequence[Hook], placement: _Placement,
+               skip_empty: bool = False) -> Callable:
     """The pure per-seed epoch ``(state, idx, w, active, x) -> (state, metrics)``: one
     ``lax.scan`` of ``make_step`` over the batches of ``epoch_batches``, then the epoch end.
-    Metrics are means over the ``n`` real rows the epoch trains on."""
+    Metrics are means over the ``n`` real rows the epoch trains on (None: the weights' sum).
+    ``skip_empty``: batches whose weights are all 0 (``bucket_batches``' padding) are skipped
+    without a step, so one program serves any number of batches up to its length."""
     step, end = make_step(method, placement), make_epoch_end(method, hooks)
 
     def run_epoch(state, idx, w, active, x):
         def body(s, inputs):
-            s, m = step(s, *inputs, x)
+            if skip_empty:
+                def skip(s):
+                    metrics = jax.eval_shape(lambda s: step(s, *inputs, x)[1], s)
+                    return s, jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), metrics)
+
+                s, m = jax.lax.cond(jnp.sum(inputs[1]) > 0, lambda s: step(s, *inputs, x), skip, s)
+            else:
+                s, m = step(s, *inputs, x)
             return s, (m, jnp.sum(inputs[1]))
 
         new, (batch_metrics, counts) = jax.lax.scan(body, state, (idx, w))
-        metrics = {k: jnp.sum(v * counts) / n for k, v in batch_metrics.items()}
+        total = jnp.sum(counts) if n is None else n
+        metrics = {k: jnp.sum(v * counts) / total for k, v in batch_metrics.items()}
         new, end_metrics = end(new, x)
         return freeze_stopped(active, new, state), {**metrics, **end_metrics}
 
     return run_epoch
+
+
+def bucket_width(d: int) -> int:
+    """Columns of a ``fit(bucket=True)`` input of width d: the first ``BUCKET_WIDTHS`` entry
+    >= d, beyond the last a multiple of it."""
+    for width in BUCKET_WIDTHS:
+        if d <= width:
+            return width
+    return -(-d // BUCKET_WIDTHS[-1]) * BUCKET_WIDTHS[-1]
+
+
+def bucket_count(n: int, floor: int) -> int:
+    """The next power of two >= n, at least ``floor``: padded rows and batch lists of ``bucket``."""
+    return max(floor, 1 << max(n - 1, 0).bit_length())
+
+
+def bucket_batches(idx: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``epoch_batches``' (n_seeds, batches, rows) indices and (batches, rows) weights padded
+    with empty batches (index 0, weight 0) to ``bucket_count(batches, BUCKET_MIN_BATCHES)``."""
+    batches = bucket_count(w.shape[0], BUCKET_MIN_BATCHES)
+    return pad_to(idx, (idx.shape[0], batches, idx.shape[2])), pad_to(w, (batches, w.shape[1]))
+
+
+def check_bucketable(method: Method, hooks: Sequence[Hook], x_train, data_per_seed: bool, loop: str) -> None:
+    """ValueError, before anything runs, when ``fit(bucket=True)`` cannot apply."""
+    if method.pad_features is None:
+        raise ValueError(f"bucket=True: method {method.name!r} cannot pad its input features "
+                         "(it has no pad_features); fit it without bucket")
+    if data_per_seed or np.ndim(x_train) != 2:
+        raise ValueError(f"bucket=True: expected one table (n, d) shared by the seeds, got shape "
+                         f"{np.shape(x_train)}{' per seed' if data_per_seed else ''}")
+    if hooks or method.epoch_end is not None:
+        raise ValueError("bucket=True: epoch-end hooks read the whole training set, padding rows and all; "
+                         "fit without bucket")
+    if loop != "scan":
+        raise ValueError(f"bucket=True: needs loop='scan' (the compiled epoch), got loop={loop!r}")
+
+
+def pad_to(a: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """a zero-padded at the end of each axis to ``shape`` (each at least a's)."""
+    return np.pad(a, [(0, size - have) for have, size in zip(a.shape, shape)])
+
+
+def _kept_program(key: tuple, compile_program: Callable[[], Any]):
+    """The compiled program kept under ``key``, compiled (and kept) on first use. Later fits of
+    the same key skip tracing, lowering and compiling; a program's outputs carry the static fields
+    (apply function, optimizer) of the fit that compiled it, equal to theirs by the key's config."""
+    if key not in _KEPT_PROGRAMS:
+        if len(_KEPT_PROGRAMS) >= KEPT_PROGRAMS_MAX:
+            _KEPT_PROGRAMS.pop(next(iter(_KEPT_PROGRAMS)))
+        _KEPT_PROGRAMS[key] = compile_program()
+    return _KEPT_PROGRAMS[key]
 
 
 def epoch_orders(seeds: Sequence[int], epoch: int, n: int) -> np.ndarray:
@@ -237,24 +314,40 @@ def _compiler_options() -> dict[str, Any] | None:
     return CPU_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None
 
 
-def init_states(method: Method, config: Mapping[str, Any], x: jax.Array, seeds: Sequence[int]):
+def init_states(method: Method, config: Mapping[str, Any], x: jax.Array, seeds: Sequence[int],
+                n_features: int | None = None):
     """``method.init`` vmapped over ``jax.random.PRNGKey(seed)`` of each seed, as one program.
 
     It runs once, so on CPU it is compiled without LLVM optimisation (the threefry-heavy random
     init compiles about twice as fast). The PRNG bits are the same either way; the float scaling
     of them may differ in the last bit from an optimised compile (fused multiply-adds), so a
     hand-run ``method.init`` agrees with this to float32 rounding (tested), and this program
-    always gives the same states."""
+    always gives the same states.
+
+    ``n_features``: x is zero-padded beyond its first n_features columns, and the states are
+    ``method.pad_features``' (n_features is an argument of the program, which is kept and reused
+    for every width and seed list of the same padded shape: ``fit``'s ``bucket``)."""
     example = x[: min(2, x.shape[0])]
-
-    def init_all(seed_array):
-        keys = jax.vmap(jax.random.PRNGKey)(seed_array)
-        return jax.vmap(lambda key: method.init(key, config, example))(keys)
-
-    seed_array = jnp.asarray(seeds, jnp.uint32)
-    lowered = jax.jit(init_all).lower(seed_array)
     options = INIT_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None
-    return lowered.compile(compiler_options=options)(seed_array)
+    seed_array = jnp.asarray(seeds, jnp.uint32)
+    if n_features is None:
+        def init_all(seed_array):
+            keys = jax.vmap(jax.random.PRNGKey)(seed_array)
+            return jax.vmap(lambda key: method.init(key, config, example))(keys)
+
+        return jax.jit(init_all).lower(seed_array).compile(compiler_options=options)(seed_array)
+
+    example = np.zeros(example.shape, np.float32)  # a kept program must not bake in one set's rows
+
+    def init_padded(seed_array, n_features):
+        keys = jax.vmap(jax.random.PRNGKey)(seed_array)
+        return jax.vmap(lambda key: method.pad_features(method.init(key, config, example), n_features))(keys)
+
+    n_real = jnp.asarray(n_features, jnp.int32)
+    key = ("init", method.name, FrozenConfig(config), example.shape, len(seeds), jax.default_backend())
+    compiled = _kept_program(key, lambda: jax.jit(init_padded).lower(seed_array, n_real).compile(
+        compiler_options=options))
+    return compiled(seed_array, n_real)
 
 
 def _check_finite(name: str, epoch: int, epochs: int, metrics: Mapping[str, np.ndarray], active: np.ndarray,
@@ -279,7 +372,8 @@ def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequ
         progress: bool = True, hooks: Sequence[Hook] = (), stoppers: Sequence[Callable] = (),
         shard: str = "auto", on_epoch: Callable[[int, dict], None] | None = None,
         desc: str | None = None, data_per_seed: bool = False, loop: str = "auto",
-        checkpoint_dir=None, checkpoint_every: int = 1, device_budget_bytes: int | None = None) -> FitResult:
+        checkpoint_dir=None, checkpoint_every: int = 1, device_budget_bytes: int | None = None,
+        bucket: bool = False) -> FitResult:
     """Train one model per seed, all seeds as one compiled program.
 
     x_train: (n, ...) array shared by all seeds (validated by the caller), or with
@@ -301,6 +395,16 @@ def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequ
     (same batches, same results). A method's ``setup`` still sees the whole set once; a method
     whose per-epoch hook reads the whole training set (OC-NN's radius) keeps it on the device,
     with a warning.
+
+    ``bucket``: pad a table (n, d) with zeros to ``bucket_width(d)`` columns and
+    ``bucket_count(n, BUCKET_MIN_ROWS)`` rows, and each epoch's batch list to
+    ``bucket_count(batches, BUCKET_MIN_BATCHES)`` (empty batches are skipped), so that fits of
+    tables of different sizes run the same compiled init and epoch programs, kept in this process
+    (a benchmark over many datasets compiles a few programs, not one per dataset). The method's
+    ``pad_features`` makes the padded columns inert; the result trains as the unpadded network
+    would except for its random draws (``jaxad.methods.ae.pad_features``). Tables only, for
+    methods with ``pad_features`` and without epoch-end hooks; ``fit_result_scores`` pads the
+    inputs it scores.
     """
     method = get_method(method)
     seeds = tuple(int(s) for s in seeds)
@@ -313,6 +417,8 @@ def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequ
     if data_per_seed and (np.ndim(x_train) < 2 or len(x_train) != len(seeds)):
         raise ValueError(f"x_train: with data_per_seed=True expected shape (n_seeds={len(seeds)}, n, ...), "
                          f"got {np.shape(x_train)}")
+    if bucket:
+        check_bucketable(method, hooks, x_train, data_per_seed, loop)
     if loop == "host" and len(seeds) > 1:
         parts = [fit(method, config, x_train[i] if data_per_seed else x_train, seeds=(seed,),
                      progress=progress, hooks=hooks, stoppers=stoppers, shard=shard, on_epoch=on_epoch,
@@ -328,8 +434,17 @@ def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequ
     placement = plan_placement(shard, len(seeds), batch_layout(n, batch_size)[1])
     x_host = np.asarray(x_train, dtype=np.float32)
     x_axis = 0 if data_per_seed else None
-    states = placement.seeded(init_states(method, config, x_host[0] if data_per_seed else x_host, seeds))
+    n_features, x_setup = None, x_host
+    if bucket:
+        n_features, width = x_host.shape[1], bucket_width(x_host.shape[1])
+        x_setup = pad_to(x_host, (n, width))  # the statistics of setup see the real rows only
+        x_host = pad_to(x_host, (bucket_count(n, BUCKET_MIN_ROWS), width))
+    states = placement.seeded(init_states(method, config, x_host[0] if data_per_seed else x_host, seeds,
+                                          n_features=n_features))
     stream = streams_data(method, hooks, states, x_host, x_axis, device_budget_bytes)
+    if bucket and stream:
+        raise ValueError(f"bucket=True: the padded training data {x_host.shape} exceeds the device budget; "
+                         "fit it without bucket")
 
     def placed_data():
         return placement.seeded(x_host) if data_per_seed else placement.replicated(x_host)
@@ -358,7 +473,10 @@ def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequ
                 checkpoint.set_rule_state(rule, rule_state)
     if method.setup is not None and start_epoch == 0:
         setup = jax.jit(jax.vmap(method.setup, in_axes=(0, x_axis)))
-        states = setup(states, x if x is not None else placed_data())  # streamed: on the device once
+        if bucket:
+            states = setup(states, placement.replicated(x_setup))
+        else:
+            states = setup(states, x if x is not None else placed_data())  # streamed: on the device once
         # setup's outputs come back with whatever layout XLA chose (statistics of replicated data:
         # replicated); the epoch program must be compiled for the seed-sharded layout it returns
         states = placement.seeded(states)
@@ -370,7 +488,15 @@ def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequ
         warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
         example_idx, example_w = epoch_batches(epoch_orders(seeds, 0, n), batch_size, drop_last)
         n_seen = int(example_w.sum())  # rows per epoch: n, or fewer with drop_last
-        if stream:
+        if bucket:
+            example_idx, example_w = bucket_batches(example_idx, example_w)
+            epoch_fn = jax.vmap(make_epoch(method, None, hooks, placement, skip_empty=True), in_axes=(0, 0, None, 0, None))
+            key = ("epoch", method.name, FrozenConfig(config), len(seeds), repr(placement), example_idx.shape,
+                   x_host.shape, jax.default_backend())
+            compiled = _kept_program(key, lambda: jax.jit(epoch_fn, donate_argnums=(0,)).lower(
+                states, placement.seeded(example_idx), example_w, active_on_device, x
+            ).compile(compiler_options=_compiler_options()))
+        elif stream:
             compiled = compile_streamed_epoch(method, n, hooks, placement, states, x_host, example_w,
                                               active_on_device, data_per_seed=data_per_seed, loop=loop,
                                               budget=device_budget(device_budget_bytes))
@@ -396,6 +522,8 @@ def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequ
     try:
         for epoch in bar:
             idx, w = epoch_batches(epoch_orders(seeds, epoch, n), batch_size, drop_last)
+            if bucket:
+                idx, w = bucket_batches(idx, w)
             if placement.kind == "seeds":
                 # XLA returns size-0 leaves (an empty pretraining history) replicated; the
                 # compiled epoch wants every state leaf seed-sharded, as it was lowered
@@ -430,6 +558,7 @@ def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequ
         init_seconds=init_seconds, compile_seconds=compile_seconds, loop_seconds=loop_seconds,
         train_seconds=time.perf_counter() - start,
         sharding=placement.kind, start_epoch=start_epoch, data_placement="streamed" if stream else "device",
+        input_width=x_host.shape[1] if bucket else None,
     )
 
 # ---------------------------------------------------------------- streaming from host memory
@@ -675,5 +804,10 @@ def _score_chunks(fn: Callable, states, x: np.ndarray, rows: int, prepare: Calla
 
 
 def fit_result_scores(result: FitResult, x, **kwargs) -> np.ndarray:
-    """``score`` for the states of a ``fit``: (n_seeds, n)."""
+    """``score`` for the states of a ``fit``: (n_seeds, n). The inputs of a ``bucket`` fit are
+    zero-padded to its width a chunk at a time."""
+    if result.input_width is not None:
+        prepare = kwargs.pop("transform", None) or (lambda chunk: np.asarray(chunk, dtype=np.float32))
+        width = result.input_width
+        kwargs["transform"] = lambda chunk: pad_to(prepare(chunk), (len(chunk), width))
     return score(result.method, result.states, x, **kwargs)

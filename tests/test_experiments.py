@@ -201,11 +201,15 @@ def test_adbench_suite_lists_the_data_dir_in_adbench_order_and_resumes(fake_data
     # a finished cell is read back, not run again
     out = tmp_path / "bench"
     calls = []
-    monkeypatch.setattr(benchmark, "run_experiment",
-                        lambda *a, **k: calls.append(a) or {"seeds": [0], "method": "ae", "dataset": "d"})
+    monkeypatch.setattr(benchmark, "run_experiment", lambda *a, **k: calls.append(a) or {
+        "seeds": [0], "method": "ae", "dataset": "d", "input_width": 16 if k["bucket"] else None})
     for _ in range(2):
         benchmark.run_cell(out, "adbench/1_alpha", "ae", 1, fake_data_dir.root, {"max_rows": 10})
     assert len(calls) == 1 and benchmark.cell_path(out, "adbench/1_alpha", "ae").exists()
+    # ae's cells pad tables to shared shapes (bucket); a --no-bucket run does not take them as its own
+    for _ in range(2):
+        benchmark.run_cell(out, "adbench/1_alpha", "ae", 1, fake_data_dir.root, {"max_rows": 10}, bucket=False)
+    assert len(calls) == 2
 
 
 def test_benchmark_rejects_unknown_methods_and_missing_pyod(monkeypatch, capsys):

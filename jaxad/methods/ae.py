@@ -20,13 +20,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 from jaxad import losses
 from jaxad.methods.base import (
     TRAINING_DEFAULTS, Method, TrainState, adam, check_bool, check_choice, check_range, check_standardize,
     check_widths, identity_stats, standardized, validate_training, wants_standardizing, with_input_stats,
 )
-from jaxad.models import ACTIVATIONS, INITIALIZERS, DenseAE
+from jaxad.models import ACTIVATIONS, INITIALIZERS, DenseAE, first_layer_rescale
 
 DEFAULTS: dict[str, Any] = {
     **TRAINING_DEFAULTS,
@@ -124,6 +125,38 @@ def init(rng: jax.Array, config: Mapping[str, Any], example: jax.Array) -> Train
                              config=config, extra={"inputs": identity_stats(example.shape[1:])})
 
 
+def pad_features(state: TrainState, n_features: jax.Array) -> TrainState:
+    """A state initialised for inputs zero-padded to W columns, made to train and score as the
+    network of its first ``n_features`` columns (a traced int; ``train.fit(bucket=True)``):
+
+    * the first layer's kernel rows beyond n_features are zeroed (they only ever meet zeros) and
+      the others, and its bias, rescaled from fan-in W to n_features (``first_layer_rescale``);
+    * the output columns beyond n_features are zeroed: a linear output then reconstructs the
+      zero padding exactly, so those columns have zero error, zero gradient and zero weight
+      decay, and stay zero (Adam moves nothing whose gradient has always been zero);
+    * ``extra["n_features"]`` makes the per-sample error a mean over the real columns.
+
+    It differs from the narrow network only in random draws: threefry draws each entry from its
+    position, so the first kernel's rows are the narrow one's, but the output kernel's (h, W)
+    entries are not. Needs a linear output and an MSE or MAE loss (else ValueError)."""
+    config = state.config
+    if config["output_activation"] != "linear" or config["loss"] not in ("mse", "mae"):
+        raise ValueError(f"bucket=True: padded input columns stay inert only with output_activation='linear' "
+                         f"and loss 'mse' or 'mae', got {config['output_activation']!r} / {config['loss']!r}")
+    encoder, decoder = dict(state.params["encoder"]), dict(state.params["decoder"])
+    first = dict(encoder["Dense_0"])
+    width, fan_out = first["kernel"].shape
+    real = jnp.arange(width) < n_features
+    factor = first_layer_rescale(config["initializer"], width, n_features, fan_out)
+    first["kernel"] = jnp.where(real[:, None], first["kernel"] * factor, 0.0)
+    first["bias"] = first["bias"] * factor
+    out_name = max((k for k in decoder if k.startswith("Dense_")), key=lambda k: int(k.split("_")[1]))
+    out = dict(decoder[out_name])
+    out["kernel"], out["bias"] = jnp.where(real[None, :], out["kernel"], 0.0), jnp.where(real, out["bias"], 0.0)
+    params = {**state.params, "encoder": {**encoder, "Dense_0": first}, "decoder": {**decoder, out_name: out}}
+    return state.replace(params=params, extra={**state.extra, "n_features": jnp.asarray(n_features, jnp.float32)})
+
+
 def setup(state: TrainState, x_train: jax.Array) -> TrainState:
     """Once before training: the training data's per-feature mean and std when ``standardize``
     applies to it (PyOD's StandardScaler), else the identity."""
@@ -140,7 +173,7 @@ def reconstruction_update(state: TrainState, inputs: jax.Array, targets: jax.Arr
             {"params": params, **state.model_state}, inputs, train=True, mask=w > 0,
             rngs={"dropout": state.step_rng()}, mutable=list(state.model_state),
         )
-        per_sample = losses.reconstruction_error(targets, recon, state.config["loss"])
+        per_sample = losses.reconstruction_error(targets, recon, state.config["loss"], state.extra.get("n_features"))
         return losses.weighted_mean(per_sample, w), new_model_state
 
     (loss, new_model_state), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -173,11 +206,11 @@ def score(state: TrainState, x: jax.Array) -> jax.Array:
     standardised space the network trains in (as PyOD): (n,)."""
     kind = state.config["score_error"] or state.config["loss"]
     x = standardized(x, state.extra.get("inputs"))
-    return losses.reconstruction_error(x, _model_output(state, x), kind)
+    return losses.reconstruction_error(x, _model_output(state, x), kind, state.extra.get("n_features"))
 
 
 METHOD = Method(
     name="ae", init=init, train_step=train_step, score=score, defaults=DEFAULTS,
-    validate=validate, setup=setup, presets=PRESETS,
+    validate=validate, setup=setup, presets=PRESETS, pad_features=pad_features,
     description="dense autoencoder, reconstruction error",
 )

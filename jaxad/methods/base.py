@@ -150,6 +150,10 @@ class Method:
     # (conv_ae: 22 vs 5.7 ms a step) and ~4.7x slower with vmapped per-seed kernels, which
     # become grouped convolutions (3 seeds: 108 ms vs 3 x 7.7 ms). Dense models keep the scan.
     cpu_host_loop: bool = False
+    # pad_features(state, n_features) -> state: make a state initialised for zero-padded inputs
+    # (n, W) train and score as a network built for their first n_features columns (a traced
+    # int), so datasets of different widths share one compiled program (fit's ``bucket``).
+    pad_features: Callable | None = None
 
 
 def adam_l2(learning_rate, weight_decay: float = 0.0, eps: float = 1e-8) -> optax.GradientTransformation:

@@ -44,6 +44,16 @@ INITIALIZERS = {
 }
 
 
+def first_layer_rescale(initializer: str, width, n_features, fan_out: int):
+    """The factor that takes a first Dense layer's kernel and bias, drawn for ``width`` inputs,
+    to the scale the named initializer gives ``n_features`` inputs (either may be traced): every
+    ``INITIALIZERS`` entry scales as 1 / sqrt(fan_in) (He, LeCun, PyTorch's uniform), except
+    glorot's (keras) 1 / sqrt(fan_in + fan_out). Biases drawn from fan-in scale the same way."""
+    if initializer == "keras":
+        return jnp.sqrt((width + fan_out) / (n_features + fan_out))
+    return jnp.sqrt(width / n_features)
+
+
 def dense(features: int, fan_in: int, initializer: str = "flax", output: bool = False, **kwargs) -> nn.Dense:
     """nn.Dense initialised as the named framework does (``output``: the last, bare layer)."""
     hidden_kernel, output_kernel, bias_init = INITIALIZERS[initializer]
