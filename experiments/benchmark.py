@@ -216,7 +216,7 @@ def auroc_boxplot(rows: pd.DataFrame, path: Path) -> None:
 
 def write_outputs(rows: list[dict], out: Path, suite: str, seeds: int) -> None:
     frame = pd.DataFrame(rows)
-    frame.to_csv(out / "results.csv", index=False)
+    write_text_atomic(frame.to_csv(index=False), out / "results.csv")
     stats = rank_statistics(frame)
     md = (results_table(frame) + "\n\n" + ranks_markdown(stats) + "\n\nAverage precision (mean ± std over seeds; "
           "its mean-rank row ranks by AP, the tests above by AUROC):\n\n" + results_table(frame, "ap", seconds=False))
