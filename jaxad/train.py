@@ -328,26 +328,26 @@ def init_states(method: Method, config: Mapping[str, Any], x: jax.Array, seeds: 
     ``method.pad_features``' (n_features is an argument of the program, which is kept and reused
     for every width and seed list of the same padded shape: ``fit``'s ``bucket``)."""
     example = x[: min(2, x.shape[0])]
+    if n_features is not None:
+        example = np.zeros(example.shape, np.float32)  # a kept program must not bake in one set's rows
+
+    def init_all(seed_array, *n_real):
+        def init_one(key):
+            state = method.init(key, config, example)
+            return state if not n_real else method.pad_features(state, n_real[0])
+
+        return jax.vmap(init_one)(jax.vmap(jax.random.PRNGKey)(seed_array))
+
+    args = (jnp.asarray(seeds, jnp.uint32),) + (() if n_features is None else (jnp.asarray(n_features, jnp.int32),))
     options = INIT_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None
-    seed_array = jnp.asarray(seeds, jnp.uint32)
+
+    def compile_init():
+        return jax.jit(init_all).lower(*args).compile(compiler_options=options)
+
     if n_features is None:
-        def init_all(seed_array):
-            keys = jax.vmap(jax.random.PRNGKey)(seed_array)
-            return jax.vmap(lambda key: method.init(key, config, example))(keys)
-
-        return jax.jit(init_all).lower(seed_array).compile(compiler_options=options)(seed_array)
-
-    example = np.zeros(example.shape, np.float32)  # a kept program must not bake in one set's rows
-
-    def init_padded(seed_array, n_features):
-        keys = jax.vmap(jax.random.PRNGKey)(seed_array)
-        return jax.vmap(lambda key: method.pad_features(method.init(key, config, example), n_features))(keys)
-
-    n_real = jnp.asarray(n_features, jnp.int32)
+        return compile_init()(*args)
     key = ("init", method.name, FrozenConfig(config), example.shape, len(seeds), jax.default_backend())
-    compiled = _kept_program(key, lambda: jax.jit(init_padded).lower(seed_array, n_real).compile(
-        compiler_options=options))
-    return compiled(seed_array, n_real)
+    return _kept_program(key, compile_init)(*args)
 
 
 def _check_finite(name: str, epoch: int, epochs: int, metrics: Mapping[str, np.ndarray], active: np.ndarray,
@@ -488,23 +488,24 @@ def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequ
         warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
         example_idx, example_w = epoch_batches(epoch_orders(seeds, 0, n), batch_size, drop_last)
         n_seen = int(example_w.sum())  # rows per epoch: n, or fewer with drop_last
-        if bucket:
+        if bucket:  # never streamed, always the scan (check_bucketable, above)
             example_idx, example_w = bucket_batches(example_idx, example_w)
-            epoch_fn = jax.vmap(make_epoch(method, None, hooks, placement, skip_empty=True), in_axes=(0, 0, None, 0, None))
-            key = ("epoch", method.name, FrozenConfig(config), len(seeds), repr(placement), example_idx.shape,
-                   x_host.shape, jax.default_backend())
-            compiled = _kept_program(key, lambda: jax.jit(epoch_fn, donate_argnums=(0,)).lower(
-                states, placement.seeded(example_idx), example_w, active_on_device, x
-            ).compile(compiler_options=_compiler_options()))
-        elif stream:
+        if stream:
             compiled = compile_streamed_epoch(method, n, hooks, placement, states, x_host, example_w,
                                               active_on_device, data_per_seed=data_per_seed, loop=loop,
                                               budget=device_budget(device_budget_bytes))
         elif loop == "scan":
-            epoch_fn = jax.vmap(make_epoch(method, n_seen, hooks, placement), in_axes=(0, 0, None, 0, x_axis))
-            compiled = jax.jit(epoch_fn, donate_argnums=(0,)).lower(
-                states, placement.seeded(example_idx), example_w, active_on_device, x
-            ).compile(compiler_options=_compiler_options())
+            epoch_fn = jax.vmap(make_epoch(method, None if bucket else n_seen, hooks, placement, skip_empty=bucket),
+                                in_axes=(0, 0, None, 0, x_axis))
+
+            def compile_epoch():
+                return jax.jit(epoch_fn, donate_argnums=(0,)).lower(
+                    states, placement.seeded(example_idx), example_w, active_on_device, x
+                ).compile(compiler_options=_compiler_options())
+
+            key = ("epoch", method.name, FrozenConfig(config), len(seeds), repr(placement), example_idx.shape,
+                   x_host.shape, jax.default_backend())
+            compiled = _kept_program(key, compile_epoch) if bucket else compile_epoch()
         else:
             step_fn = jax.vmap(make_step(method, placement), in_axes=(0, 0, None, x_axis))
             end_fn = jax.vmap(make_epoch_end(method, hooks), in_axes=(0, x_axis))
