@@ -434,11 +434,9 @@ def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequ
     placement = plan_placement(shard, len(seeds), batch_layout(n, batch_size)[1])
     x_host = np.asarray(x_train, dtype=np.float32)
     x_axis = 0 if data_per_seed else None
-    n_features, x_setup = None, x_host
+    n_features = x_host.shape[1] if bucket else None
     if bucket:
-        n_features, width = x_host.shape[1], bucket_width(x_host.shape[1])
-        x_setup = pad_to(x_host, (n, width))  # the statistics of setup see the real rows only
-        x_host = pad_to(x_host, (bucket_count(n, BUCKET_MIN_ROWS), width))
+        x_host = pad_to(x_host, (bucket_count(n, BUCKET_MIN_ROWS), bucket_width(n_features)))
     states = placement.seeded(init_states(method, config, x_host[0] if data_per_seed else x_host, seeds,
                                           n_features=n_features))
     stream = streams_data(method, hooks, states, x_host, x_axis, device_budget_bytes)
@@ -473,8 +471,8 @@ def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequ
                 checkpoint.set_rule_state(rule, rule_state)
     if method.setup is not None and start_epoch == 0:
         setup = jax.jit(jax.vmap(method.setup, in_axes=(0, x_axis)))
-        if bucket:
-            states = setup(states, placement.replicated(x_setup))
+        if bucket:  # the statistics of setup see the real rows only
+            states = setup(states, placement.replicated(x_host[:n]))
         else:
             states = setup(states, x if x is not None else placed_data())  # streamed: on the device once
         # setup's outputs come back with whatever layout XLA chose (statistics of replicated data:
@@ -503,9 +501,9 @@ def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequ
                     states, placement.seeded(example_idx), example_w, active_on_device, x
                 ).compile(compiler_options=_compiler_options())
 
-            key = ("epoch", method.name, FrozenConfig(config), len(seeds), repr(placement), example_idx.shape,
-                   x_host.shape, jax.default_backend())
-            compiled = _kept_program(key, compile_epoch) if bucket else compile_epoch()
+            compiled = _kept_program(("epoch", method.name, FrozenConfig(config), len(seeds), repr(placement),
+                                      example_idx.shape, x_host.shape, jax.default_backend()),
+                                     compile_epoch) if bucket else compile_epoch()
         else:
             step_fn = jax.vmap(make_step(method, placement), in_axes=(0, 0, None, x_axis))
             end_fn = jax.vmap(make_epoch_end(method, hooks), in_axes=(0, x_axis))
@@ -767,7 +765,7 @@ def score(method: str | Method, states, x, *, chunk_size: int | None = None,
     method = get_method(method)
     fn = _SCORE_FNS.setdefault(method.score, jax.jit(jax.vmap(method.score, in_axes=(0, None))))
     x = np.asarray(x)
-    prepare = transform or (lambda chunk: np.asarray(chunk, dtype=np.float32))
+    prepare = transform or _float32_rows
     row_size = max(1, int(np.prod(x.shape[1:])))
     rows = chunk_size or max(256, min(SCORE_CHUNK, SCORE_CHUNK_ELEMENTS // row_size))
     n_seeds = len(jax.tree.leaves(states)[0])
@@ -778,6 +776,10 @@ def score(method: str | Method, states, x, *, chunk_size: int | None = None,
         raise DivergenceError(f"{method.name}: scores are not finite (the model diverged or the "
                               "input is far outside the training range); no scores are returned.")
     return out
+
+
+def _float32_rows(chunk) -> np.ndarray:
+    return np.asarray(chunk, dtype=np.float32)
 
 
 def score_rows(n: int, chunk: int) -> int:
@@ -808,7 +810,7 @@ def fit_result_scores(result: FitResult, x, **kwargs) -> np.ndarray:
     """``score`` for the states of a ``fit``: (n_seeds, n). The inputs of a ``bucket`` fit are
     zero-padded to its width a chunk at a time."""
     if result.input_width is not None:
-        prepare = kwargs.pop("transform", None) or (lambda chunk: np.asarray(chunk, dtype=np.float32))
+        prepare = kwargs.pop("transform", None) or _float32_rows
         width = result.input_width
         kwargs["transform"] = lambda chunk: pad_to(prepare(chunk), (len(chunk), width))
     return score(result.method, result.states, x, **kwargs)
