@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
                              "difference, seed-noise standard error, Wilcoxon signed-rank p")
     parser.add_argument("--no-bucket", dest="bucket", action="store_false",
                         help="compile each dataset's own programs instead of padding tables to shared shapes "
-                             "(train.fit's bucket, used by the methods that support it: ae)")
+                             "(train.fit's bucket, used by every method with pad_features: ae, deep_svdd, ocnn, rsrae, rsrae_plus, efficient_gan)")
     parser.add_argument("--distributed", action="store_true",
                         help="one process per host: jax.distributed.initialize(), cells shared out")
     args = parser.parse_args(argv)

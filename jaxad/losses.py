@@ -82,10 +82,24 @@ def ocnn_loss(y_hat: jax.Array, r: jax.Array, nu: float, w: jax.Array, weight_no
     return weight_penalty * weight_norm + weighted_mean(ocnn_hinge(y_hat, r), w) / nu
 
 
-def nu_quantile(y_hat: jax.Array, nu: float) -> jax.Array:
+def masked_quantile(values: jax.Array, q: float, mask: jax.Array | None = None) -> jax.Array:
+    """The q-quantile of ``values`` (n,) where ``mask`` (n,) bool is True (None: all), with numpy's
+    default linear interpolation, for a mask known only when the program runs (the real rows of a
+    padded table): -> (). Equals ``jnp.quantile(values[mask], q)`` to float rounding."""
+    if mask is None:
+        return jnp.quantile(values, q)
+    count = jnp.sum(mask)
+    ordered = jnp.sort(jnp.where(mask, values, jnp.inf))  # the masked-out values sort last
+    position = q * (count - 1).astype(values.dtype)
+    low = jnp.floor(position).astype(jnp.int32)
+    high = jnp.minimum(low + 1, count - 1)
+    return ordered[low] + (position - low) * (ordered[high] - ordered[low])
+
+
+def nu_quantile(y_hat: jax.Array, nu: float, mask: jax.Array | None = None) -> jax.Array:
     """The nu-quantile of the outputs (B,) -> (): the radius r under which a share nu of the
-    points lies (the paper's r update)."""
-    return jnp.quantile(y_hat, nu)
+    points lies (the paper's r update); ``mask``: only those rows (``masked_quantile``)."""
+    return masked_quantile(y_hat, nu, mask)
 
 
 # ---- Deep SVDD (Ruff et al., ICML 2018) ----------------------------------------------------
@@ -126,10 +140,11 @@ def svdd_center(z: jax.Array, eps: float = 0.1) -> jax.Array:
     return jnp.where(jnp.abs(c) < eps, jnp.where(c < 0, -eps, eps).astype(c.dtype), c)
 
 
-def svdd_radius(dist: jax.Array, nu: float) -> jax.Array:
+def svdd_radius(dist: jax.Array, nu: float, mask: jax.Array | None = None) -> jax.Array:
     """The soft-boundary radius: the (1 - nu)-quantile of the distances sqrt(d^2) (linear
-    interpolation, as the authors' ``get_radius`` with ``np.quantile``), (n,) -> ()."""
-    return jnp.quantile(jnp.sqrt(dist), 1.0 - nu)
+    interpolation, as the authors' ``get_radius`` with ``np.quantile``), (n,) -> (); ``mask``:
+    only those rows (``masked_quantile``)."""
+    return masked_quantile(jnp.sqrt(dist), 1.0 - nu, mask)
 
 
 def sum_squared_error(x: jax.Array, recon: jax.Array) -> jax.Array:

@@ -227,25 +227,37 @@ def make_epoch(method: Method, n: int | None, hooks: Sequence[Hook], placement: 
     """The pure per-seed epoch ``(state, idx, w, active, x) -> (state, metrics)``: one
     ``lax.scan`` of ``make_step`` over the batches of ``epoch_batches``, then the epoch end.
     Metrics are means over the ``n`` real rows the epoch trains on (None: the weights' sum).
-    ``skip_empty``: batches whose weights are all 0 (``bucket_batches``' padding) are skipped
-    without a step, so one program serves any number of batches up to its length."""
+    ``skip_empty``: the batch list ends in empty batches (weights all 0, ``bucket_batches``'
+    padding), and the epoch loops over the others only (a loop whose trip count is the number
+    of non-empty batches), so one program serves any number of batches up to its length at
+    the cost of the real ones."""
     step, end = make_step(method, placement), make_epoch_end(method, hooks)
 
-    def run_epoch(state, idx, w, active, x):
+    def scan_batches(state, idx, w, x):
         def body(s, inputs):
-            if skip_empty:
-                def skip(s):
-                    metrics = jax.eval_shape(lambda s: step(s, *inputs, x)[1], s)
-                    return s, jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), metrics)
-
-                s, m = jax.lax.cond(jnp.sum(inputs[1]) > 0, lambda s: step(s, *inputs, x), skip, s)
-            else:
-                s, m = step(s, *inputs, x)
+            s, m = step(s, *inputs, x)
             return s, (m, jnp.sum(inputs[1]))
 
         new, (batch_metrics, counts) = jax.lax.scan(body, state, (idx, w))
         total = jnp.sum(counts) if n is None else n
-        metrics = {k: jnp.sum(v * counts) / total for k, v in batch_metrics.items()}
+        return new, {k: jnp.sum(v * counts) / total for k, v in batch_metrics.items()}
+
+    def loop_batches(state, idx, w, x):
+        counts = jnp.sum(w, axis=1)
+        zeros = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype),
+                             jax.eval_shape(lambda s: step(s, idx[0], w[0], x)[1], state))
+
+        def body(i, carry):
+            s, sums = carry
+            s, m = step(s, idx[i], w[i], x)
+            return s, {k: sums[k] + m[k] * counts[i] for k in sums}
+
+        new, sums = jax.lax.fori_loop(0, jnp.sum(counts > 0), body, (state, zeros))
+        total = jnp.sum(counts) if n is None else n
+        return new, {k: v / total for k, v in sums.items()}
+
+    def run_epoch(state, idx, w, active, x):
+        new, metrics = (loop_batches if skip_empty else scan_batches)(state, idx, w, x)
         new, end_metrics = end(new, x)
         return freeze_stopped(active, new, state), {**metrics, **end_metrics}
 
@@ -266,11 +278,12 @@ def bucket_count(n: int, floor: int) -> int:
     return max(floor, 1 << max(n - 1, 0).bit_length())
 
 
-def bucket_batches(idx: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def bucket_batches(idx: np.ndarray, w: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """``epoch_batches``' (n_seeds, batches, rows) indices and (batches, rows) weights padded
-    with empty batches (index 0, weight 0) to ``bucket_count(batches, BUCKET_MIN_BATCHES)``."""
-    batches = bucket_count(w.shape[0], BUCKET_MIN_BATCHES)
-    return pad_to(idx, (idx.shape[0], batches, idx.shape[2])), pad_to(w, (batches, w.shape[1]))
+    with empty batches (index 0, weight 0) to ``bucket_count(batches, BUCKET_MIN_BATCHES)``, and
+    a table smaller than one batch its batch to ``batch_size`` rows (weight 0)."""
+    batches, rows = bucket_count(w.shape[0], BUCKET_MIN_BATCHES), max(w.shape[1], batch_size)
+    return pad_to(idx, (idx.shape[0], batches, rows)), pad_to(w, (batches, rows))
 
 
 def check_bucketable(method: Method, hooks: Sequence[Hook], x_train, data_per_seed: bool, loop: str) -> None:
@@ -281,9 +294,9 @@ def check_bucketable(method: Method, hooks: Sequence[Hook], x_train, data_per_se
     if data_per_seed or np.ndim(x_train) != 2:
         raise ValueError(f"bucket=True: expected one table (n, d) shared by the seeds, got shape "
                          f"{np.shape(x_train)}{' per seed' if data_per_seed else ''}")
-    if hooks or method.epoch_end is not None:
-        raise ValueError("bucket=True: epoch-end hooks read the whole training set, padding rows and all; "
-                         "fit without bucket")
+    if hooks:
+        raise ValueError("bucket=True: extra epoch-end hooks would read the padded training set, padding rows "
+                         "and all; fit without bucket")
     if loop != "scan":
         raise ValueError(f"bucket=True: needs loop='scan' (the compiled epoch), got loop={loop!r}")
 
@@ -315,7 +328,7 @@ def _compiler_options() -> dict[str, Any] | None:
 
 
 def init_states(method: Method, config: Mapping[str, Any], x: jax.Array, seeds: Sequence[int],
-                n_features: int | None = None):
+                n_features: int | None = None, n_rows: int | None = None):
     """``method.init`` vmapped over ``jax.random.PRNGKey(seed)`` of each seed, as one program.
 
     It runs once, so on CPU it is compiled without LLVM optimisation (the threefry-heavy random
@@ -324,9 +337,10 @@ def init_states(method: Method, config: Mapping[str, Any], x: jax.Array, seeds: 
     hand-run ``method.init`` agrees with this to float32 rounding (tested), and this program
     always gives the same states.
 
-    ``n_features``: x is zero-padded beyond its first n_features columns, and the states are
-    ``method.pad_features``' (n_features is an argument of the program, which is kept and reused
-    for every width and seed list of the same padded shape: ``fit``'s ``bucket``)."""
+    ``n_features``: x is zero-padded beyond its first n_features columns and n_rows rows (default
+    all its rows), and the states are ``method.pad_features``' with ``extra["n_rows"]`` set (both
+    are arguments of the program, which is kept and reused for every table and seed list of the
+    same padded shape: ``fit``'s ``bucket``)."""
     example = x[: min(2, x.shape[0])]
     if n_features is not None:
         example = np.zeros(example.shape, np.float32)  # a kept program must not bake in one set's rows
@@ -334,11 +348,15 @@ def init_states(method: Method, config: Mapping[str, Any], x: jax.Array, seeds: 
     def init_all(seed_array, *n_real):
         def init_one(key):
             state = method.init(key, config, example)
-            return state if not n_real else method.pad_features(state, n_real[0])
+            if not n_real:
+                return state
+            state = method.pad_features(state, n_real[0])
+            return state.replace(extra={**state.extra, "n_rows": n_real[1]})
 
         return jax.vmap(init_one)(jax.vmap(jax.random.PRNGKey)(seed_array))
 
-    args = (jnp.asarray(seeds, jnp.uint32),) + (() if n_features is None else (jnp.asarray(n_features, jnp.int32),))
+    padding = () if n_features is None else (n_features, x.shape[0] if n_rows is None else n_rows)
+    args = (jnp.asarray(seeds, jnp.uint32),) + tuple(jnp.asarray(v, jnp.int32) for v in padding)
     options = INIT_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None
 
     def compile_init():
@@ -402,9 +420,10 @@ def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequ
     tables of different sizes run the same compiled init and epoch programs, kept in this process
     (a benchmark over many datasets compiles a few programs, not one per dataset). The method's
     ``pad_features`` makes the padded columns inert; the result trains as the unpadded network
-    would except for its random draws (``jaxad.methods.ae.pad_features``). Tables only, for
-    methods with ``pad_features`` and without epoch-end hooks; ``fit_result_scores`` pads the
-    inputs it scores.
+    would except for its random draws (``jaxad.methods.ae.pad_features``). A method's
+    ``epoch_end`` sees the padded table and keeps to its real rows (``training_rows``). Tables
+    only, for methods with ``pad_features``, without extra ``hooks``; ``fit_result_scores`` pads
+    the inputs it scores.
     """
     method = get_method(method)
     seeds = tuple(int(s) for s in seeds)
@@ -431,14 +450,14 @@ def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequ
     epochs, batch_size = int(config["epochs"]), int(config["batch_size"])
     drop_last = bool(config.get("drop_last", False))
     n = x_train.shape[1] if data_per_seed else len(x_train)
-    placement = plan_placement(shard, len(seeds), batch_layout(n, batch_size)[1])
+    placement = plan_placement(shard, len(seeds), batch_size if bucket else batch_layout(n, batch_size)[1])
     x_host = np.asarray(x_train, dtype=np.float32)
     x_axis = 0 if data_per_seed else None
     n_features = x_host.shape[1] if bucket else None
     if bucket:
         x_host = pad_to(x_host, (bucket_count(n, BUCKET_MIN_ROWS), bucket_width(n_features)))
     states = placement.seeded(init_states(method, config, x_host[0] if data_per_seed else x_host, seeds,
-                                          n_features=n_features))
+                                          n_features=n_features, n_rows=n if bucket else None))
     stream = streams_data(method, hooks, states, x_host, x_axis, device_budget_bytes)
     if bucket and stream:
         raise ValueError(f"bucket=True: the padded training data {x_host.shape} exceeds the device budget; "
@@ -487,7 +506,7 @@ def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequ
         example_idx, example_w = epoch_batches(epoch_orders(seeds, 0, n), batch_size, drop_last)
         n_seen = int(example_w.sum())  # rows per epoch: n, or fewer with drop_last
         if bucket:  # never streamed, always the scan (check_bucketable, above)
-            example_idx, example_w = bucket_batches(example_idx, example_w)
+            example_idx, example_w = bucket_batches(example_idx, example_w, batch_size)
         if stream:
             compiled = compile_streamed_epoch(method, n, hooks, placement, states, x_host, example_w,
                                               active_on_device, data_per_seed=data_per_seed, loop=loop,
@@ -522,7 +541,7 @@ def fit(method: str | Method, config: Mapping[str, Any], x_train, *, seeds: Sequ
         for epoch in bar:
             idx, w = epoch_batches(epoch_orders(seeds, epoch, n), batch_size, drop_last)
             if bucket:
-                idx, w = bucket_batches(idx, w)
+                idx, w = bucket_batches(idx, w, batch_size)
             if placement.kind == "seeds":
                 # XLA returns size-0 leaves (an empty pretraining history) replicated; the
                 # compiled epoch wants every state leaf seed-sharded, as it was lowered

@@ -11,6 +11,7 @@ from jaxad import train
 from jaxad.methods import get_method, resolve_config
 from jaxad.methods import ae
 from jaxad.methods.base import feature_stats
+from jaxad.models import pad_output_layer
 from tests.test_engine import PROBE, probe_config, rows
 
 PADDED_PROBE = dataclasses.replace(PROBE, name="padded_probe", pad_features=lambda state, n_features: state)
@@ -21,9 +22,12 @@ def test_bucket_shapes():
         16, 16, 64, 64, 256, 256, 4096, 4096, 8192]
     assert [train.bucket_count(n, 256) for n in (1, 218, 256, 257)] == [256, 256, 256, 512]
     assert train.bucket_count(7000, 8192) == 8192 and train.bucket_count(9000, 8192) == 16384
-    idx, w = train.bucket_batches(np.ones((2, 3, 4), np.int32), np.ones((3, 4), np.float32))
+    idx, w = train.bucket_batches(np.ones((2, 3, 4), np.int32), np.ones((3, 4), np.float32), 4)
     assert idx.shape == (2, 256, 4) and w.shape == (256, 4)
     assert w[:3].sum() == 12 and w[3:].sum() == 0 and idx[:, 3:].sum() == 0
+    # a table smaller than one batch: its one batch padded to the batch size, with weight 0
+    idx, w = train.bucket_batches(np.ones((2, 1, 3), np.int32), np.ones((1, 3), np.float32), 8)
+    assert idx.shape == (2, 256, 8) and w[0].tolist() == [1.0] * 3 + [0.0] * 5
 
 
 @pytest.mark.parametrize("drop_last", [False, True])
@@ -114,14 +118,18 @@ def test_bucketed_fits_of_different_widths_share_their_programs():
 
 def test_bucket_refuses_what_it_cannot_pad():
     x = np.zeros((20, 3), np.float32)
-    with pytest.raises(ValueError, match="bucket=True: method 'deep_svdd' cannot pad"):
-        train.fit("deep_svdd", resolve_config("deep_svdd", {}), x, progress=False, bucket=True)
+    with pytest.raises(ValueError, match="bucket=True: method 'conv_ae' cannot pad"):
+        train.fit("conv_ae", resolve_config("conv_ae", {}), x, progress=False, bucket=True)
+    with pytest.raises(ValueError, match="pretrain_epochs > 0"):
+        train.fit("deep_svdd", resolve_config("deep_svdd", {"pretrain_epochs": 1}), x, progress=False, bucket=True)
+    with pytest.raises(ValueError, match="output activation that maps 0 to 0, got 'sigmoid'"):
+        train.fit("rsrae", resolve_config("rsrae", {"output_activation": "sigmoid"}), x, progress=False, bucket=True)
     with pytest.raises(ValueError, match=r"bucket=True: expected one table \(n, d\)"):
         train.fit("ae", resolve_config("ae", {}), np.zeros((20, 4, 4, 1), np.float32), progress=False, bucket=True)
     sigmoid = resolve_config("ae", {"output_activation": "sigmoid", "standardize": False})
     with pytest.raises(ValueError, match="output_activation='linear'"):
         train.fit("ae", sigmoid, x, progress=False, bucket=True)
-    with pytest.raises(ValueError, match="epoch-end hooks"):
+    with pytest.raises(ValueError, match="extra epoch-end hooks"):
         train.fit(get_method("ae"), resolve_config("ae", {}), x, progress=False, bucket=True,
                   hooks=[lambda state, x: (state, {})])
 
@@ -129,3 +137,88 @@ def test_bucket_refuses_what_it_cannot_pad():
 def test_feature_stats_of_zero_padding_leave_it_zero():
     stats = feature_stats(jnp.pad(jnp.arange(6.0).reshape(3, 2), ((0, 0), (0, 2))))
     assert stats["mean"][2:].tolist() == [0.0, 0.0] and stats["std"][2:].tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("method, overrides", [
+    ("ocnn", {}),  # Fourier features: gamma 'scale' over the real columns, r over the real rows
+    ("ocnn", {"fourier_dim": 0, "hidden": (8,)}),
+    ("deep_svdd", {"objective": "soft-boundary", "warm_up_epochs": 1}),  # R over the real rows
+])
+def test_bucketed_fits_that_pad_only_inputs_equal_the_plain_fit(method, overrides):
+    """Padding only the input side keeps every random draw (threefry draws by position), so the
+    bucketed fit is the plain one to float rounding, epoch-end quantiles included."""
+    rng = np.random.default_rng(0)
+    x = rng.random((300, 9)).astype(np.float32)
+    cfg = resolve_config(method, {"epochs": 3, **overrides})
+    plain = train.fit(method, cfg, x, seeds=(0, 1), progress=False)
+    padded = train.fit(method, cfg, x, seeds=(0, 1), progress=False, bucket=True)
+    assert padded.input_width == 16 and float(padded.states.extra["n_rows"][0]) == 300
+    for key, values in plain.history.items():
+        np.testing.assert_allclose(padded.history[key], values, rtol=2e-4, atol=1e-6, err_msg=key)
+    np.testing.assert_allclose(train.fit_result_scores(padded, x), train.fit_result_scores(plain, x),
+                               rtol=2e-4, atol=1e-6)
+
+
+def _embed_narrow(narrow_params, width: int, d: int, inputs, outputs):
+    """Narrow params with the layers at ``inputs`` (kernel rows) and ``outputs`` (kernel columns
+    and bias) zero-padded from d to width: the network pad_features promises to train as."""
+    params = jax.tree.map(lambda a: a, narrow_params)
+    for group, name in inputs:
+        layer = params[group][name]
+        params[group][name] = {**layer, "kernel": jnp.pad(layer["kernel"], ((0, width - d), (0, 0)))}
+    for group, name in outputs:
+        layer = params[group][name]
+        params[group][name] = {"kernel": jnp.pad(layer["kernel"], ((0, 0), (0, width - d))),
+                               "bias": jnp.pad(layer["bias"], (0, width - d))}
+    return params
+
+
+@pytest.mark.parametrize("method, inputs, outputs", [
+    ("rsrae_plus", [("encoder", "Dense_0")], [("decoder", "Dense_0")]),
+    ("efficient_gan", [("encoder", "Dense_0"), ("discriminator", "x_dense")], [("generator", "Dense_2")]),
+])
+def test_padded_networks_train_and_score_as_the_narrow_network(method, inputs, outputs):
+    d, width = 5, 16
+    m = get_method(method)
+    cfg = resolve_config(method, {})
+    x = np.random.default_rng(0).random((64, d)).astype(np.float32)
+    xp = np.pad(x, ((0, 0), (0, width - d)))
+    narrow = m.init(jax.random.PRNGKey(0), cfg, x[:2])
+    narrow = m.setup(narrow, x) if m.setup else narrow
+    template = m.pad_features(m.init(jax.random.PRNGKey(1), cfg, xp[:2]), d)
+    params = _embed_narrow(narrow.params, width, d, inputs, outputs)
+    extra = dict(narrow.extra)
+    if "ema" in extra:
+        extra["ema"] = _embed_narrow(narrow.extra["ema"], width, d, inputs, outputs)
+    padded = template.replace(params=params, opt_state=template.tx.init(params), rng=narrow.rng,
+                              model_state=narrow.model_state, extra=extra)
+    w = jnp.ones(32).at[-3:].set(0.0)
+    step = jax.jit(m.train_step)
+    for i in range(4):
+        narrow, m_n = step(narrow, {"x": x[i * 8:i * 8 + 32], "w": w})
+        padded, m_p = step(padded, {"x": xp[i * 8:i * 8 + 32], "w": w})
+        for key in m_n:
+            np.testing.assert_allclose(m_p[key], m_n[key], rtol=2e-4, atol=1e-6, err_msg=key)
+    group, name = outputs[0]
+    out = padded.params[group][name]
+    # the padding's output weights never move: zero error, zero gradient
+    assert not np.asarray(out["kernel"])[:, d:].any() and not np.asarray(out["bias"])[d:].any()
+    np.testing.assert_allclose(m.score(padded, xp), m.score(narrow, x), rtol=2e-4, atol=1e-6)
+
+
+def test_pad_output_layer_rescales_glorot_to_the_real_fan_out():
+    layer = {"kernel": jnp.ones((8, 16)), "bias": jnp.ones(16)}
+    keras = pad_output_layer(layer, 4, "keras")
+    np.testing.assert_allclose(keras["kernel"][:, :4], np.sqrt((8 + 16) / (8 + 4)), rtol=1e-6)
+    assert not np.asarray(keras["kernel"])[:, 4:].any() and np.asarray(keras["bias"]).tolist() == [1.0] * 4 + [0.0] * 12
+    # fan-in initializers do not depend on the outputs
+    np.testing.assert_array_equal(pad_output_layer(layer, 4, "torch")["kernel"][:, :4], 1.0)
+
+
+def test_padded_validation_rows_are_the_validation_rows():
+    from jaxad.methods import efficient_gan as eg
+
+    for n, rows in [(1, 5), (3, 10), (10, 10), (57, 10), (1000, 7), (9999, 1000)]:
+        idx, weights = eg.padded_validation_rows(jnp.asarray(n, jnp.int32), rows)
+        kept = np.asarray(idx)[np.asarray(weights) > 0]
+        np.testing.assert_array_equal(kept, eg.validation_rows(n, rows))

@@ -55,3 +55,14 @@ def test_weighted_mean_ignores_zero_weights():
     w = jnp.array([1.0, 1.0, 0.0])
     assert float(losses.weighted_mean(v, w)) == 2.0
     assert float(losses.weighted_mean(v, jnp.zeros(3))) == 0.0
+
+
+@pytest.mark.parametrize("q", [0.0, 0.1, 0.5, 0.9, 1.0])
+def test_masked_quantile_is_the_quantile_of_the_kept_values(q):
+    values = jnp.array([3.0, -1.0, 7.0, 2.0, 0.0, 0.0, 0.0])  # the last three: padding
+    mask = jnp.arange(7) < 4
+    # by hand: sorted kept values -1, 2, 3, 7; position q * 3, linear interpolation
+    expected = {0.0: -1.0, 0.1: -1.0 + 0.3 * 3.0, 0.5: 2.5, 0.9: 3.0 + 0.7 * 4.0, 1.0: 7.0}[q]
+    assert float(losses.masked_quantile(values, q, mask)) == pytest.approx(expected, rel=1e-6)
+    assert float(losses.masked_quantile(values[:4], q)) == pytest.approx(expected, rel=1e-6)
+    assert float(losses.masked_quantile(jnp.array([5.0, 0.0]), q, jnp.array([True, False]))) == 5.0

@@ -27,7 +27,7 @@ from jaxad.methods.base import (
     TRAINING_DEFAULTS, Method, TrainState, adam, check_bool, check_choice, check_range, check_standardize,
     check_widths, identity_stats, standardized, validate_training, wants_standardizing, with_input_stats,
 )
-from jaxad.models import ACTIVATIONS, INITIALIZERS, DenseAE, first_layer_rescale
+from jaxad.models import ACTIVATIONS, INITIALIZERS, DenseAE, pad_input_layer, pad_output_layer
 
 DEFAULTS: dict[str, Any] = {
     **TRAINING_DEFAULTS,
@@ -130,10 +130,10 @@ def pad_features(state: TrainState, n_features: jax.Array) -> TrainState:
     network of its first ``n_features`` columns (a traced int; ``train.fit(bucket=True)``):
 
     * the first layer's kernel rows beyond n_features are zeroed (they only ever meet zeros) and
-      the others, and its bias, rescaled from fan-in W to n_features (``first_layer_rescale``);
-    * the output columns beyond n_features are zeroed: a linear output then reconstructs the
-      zero padding exactly, so those columns have zero error, zero gradient and zero weight
-      decay, and stay zero (Adam moves nothing whose gradient has always been zero);
+      the others, and its bias, rescaled from fan-in W to n_features (``pad_input_layer``);
+    * the output columns beyond n_features are zeroed (``pad_output_layer``): a linear output then
+      reconstructs the zero padding exactly, so those columns have zero error, zero gradient and
+      zero weight decay, and stay zero (Adam moves nothing whose gradient has always been zero);
     * ``extra["n_features"]`` makes the per-sample error a mean over the real columns.
 
     It differs from the narrow network only in random draws: threefry draws each entry from its
@@ -143,17 +143,12 @@ def pad_features(state: TrainState, n_features: jax.Array) -> TrainState:
     if config["output_activation"] != "linear" or config["loss"] not in ("mse", "mae"):
         raise ValueError(f"bucket=True: padded input columns stay inert only with output_activation='linear' "
                          f"and loss 'mse' or 'mae', got {config['output_activation']!r} / {config['loss']!r}")
-    encoder, decoder = dict(state.params["encoder"]), dict(state.params["decoder"])
-    first = dict(encoder["Dense_0"])
-    width, fan_out = first["kernel"].shape
-    real = jnp.arange(width) < n_features
-    factor = first_layer_rescale(config["initializer"], width, n_features, fan_out)
-    first["kernel"] = jnp.where(real[:, None], first["kernel"] * factor, 0.0)
-    first["bias"] = first["bias"] * factor
+    encoder, decoder = state.params["encoder"], state.params["decoder"]
     out_name = max((k for k in decoder if k.startswith("Dense_")), key=lambda k: int(k.split("_")[1]))
-    out = dict(decoder[out_name])
-    out["kernel"], out["bias"] = jnp.where(real[None, :], out["kernel"], 0.0), jnp.where(real, out["bias"], 0.0)
-    params = {**state.params, "encoder": {**encoder, "Dense_0": first}, "decoder": {**decoder, out_name: out}}
+    init = config["initializer"]
+    params = {**state.params,
+              "encoder": {**encoder, "Dense_0": pad_input_layer(encoder["Dense_0"], n_features, init)},
+              "decoder": {**decoder, out_name: pad_output_layer(decoder[out_name], n_features, init)}}
     return state.replace(params=params, extra={**state.extra, "n_features": jnp.asarray(n_features, jnp.float32)})
 
 

@@ -14,6 +14,7 @@ static (non-pytree) fields, as in Flax's own TrainState.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -152,8 +153,41 @@ class Method:
     cpu_host_loop: bool = False
     # pad_features(state, n_features) -> state: make a state initialised for zero-padded inputs
     # (n, W) train and score as a network built for their first n_features columns (a traced
-    # int), so datasets of different widths share one compiled program (fit's ``bucket``).
+    # int), so datasets of different widths share one compiled program (fit's ``bucket``). Such a
+    # fit pads the rows too: an ``epoch_end`` that reads the training set must then keep to
+    # ``training_rows(state, n)``.
     pad_features: Callable | None = None
+
+
+# Rows per chunk of ``map_training_rows``.
+TRAINING_ROWS_CHUNK = 1024
+
+
+def map_training_rows(fn: Callable[[jax.Array], jax.Array], state: TrainState, x: jax.Array,
+                      fill: float = 0.0) -> jax.Array:
+    """fn (rows (c, ...) -> (c,)) over the training set x (n, ...) that ``epoch_end`` receives:
+    fn(x) when all its rows are real; in a bucketed fit only over the chunks of
+    ``TRAINING_ROWS_CHUNK`` rows that hold real rows (``training_rows``), ``fill`` beyond them,
+    because the padding to a shared size can be many times the real rows and the hook runs
+    every epoch. -> (n,)."""
+    if "n_rows" not in state.extra:
+        return fn(x)
+    n = x.shape[0]
+    chunk = math.gcd(n, TRAINING_ROWS_CHUNK)
+    chunks = x.reshape(n // chunk, chunk, *x.shape[1:])
+    out = jnp.full((n // chunk, chunk), fill, jax.eval_shape(fn, chunks[0]).dtype)
+    used = (state.extra["n_rows"] + chunk - 1) // chunk
+    out = jax.lax.fori_loop(0, used, lambda i, out: out.at[i].set(fn(chunks[i])), out)
+    return out.reshape(n)
+
+
+def training_rows(state: TrainState, n: int) -> jax.Array | None:
+    """The real rows of a training set of n rows handed to ``epoch_end``: None when all n are real,
+    else (n,) bool, True for the first ``state.extra["n_rows"]`` (``fit(bucket=True)`` pads the
+    table with zero rows up to a shared size)."""
+    if "n_rows" not in state.extra:
+        return None
+    return jnp.arange(n) < state.extra["n_rows"]
 
 
 def adam_l2(learning_rate, weight_decay: float = 0.0, eps: float = 1e-8) -> optax.GradientTransformation:

@@ -55,9 +55,10 @@ import optax
 from jaxad import losses
 from jaxad.methods.base import (
     TRAINING_DEFAULTS, Method, TrainState, adam_l2, check_choice, check_positive_int, check_range,
-    check_standardize, check_widths, identity_stats, standardized, validate_training, with_input_stats,
+    check_standardize, check_widths, identity_stats, map_training_rows, standardized, training_rows,
+    validate_training, with_input_stats,
 )
-from jaxad.models import ACTIVATIONS, INITIALIZERS
+from jaxad.models import ACTIVATIONS, INITIALIZERS, pad_input_layer
 from jaxad.models.svdd import DeepSVDDAutoencoder, DeepSVDDNet
 
 OBJECTIVES = ("one-class", "soft-boundary")
@@ -286,9 +287,25 @@ def epoch_end(state: TrainState, x_train: jax.Array):
         hyperparams={**state.opt_state.hyperparams, "learning_rate": new_lr})
     extra, metrics = {**state.extra, "epoch": done}, {"lr": used_lr}
     if config["objective"] == "soft-boundary":
-        radius = losses.svdd_radius(distances(state, x_train), float(config["nu"]))
+        dist = map_training_rows(lambda rows: distances(state, rows), state, x_train)
+        radius = losses.svdd_radius(dist, float(config["nu"]), training_rows(state, x_train.shape[0]))
         extra["R"] = metrics["R"] = jnp.where(done >= int(config["warm_up_epochs"]), radius, state.extra["R"])
     return state.replace(opt_state=opt_state, extra=extra), metrics
+
+
+def pad_features(state: TrainState, n_features: jax.Array) -> TrainState:
+    """phi initialised for rows zero-padded to W columns, made the network of their first
+    ``n_features`` (traced; ``train.fit(bucket=True)``): the first layer keeps the real rows of
+    its kernel, rescaled to their fan-in (``models.pad_input_layer``); the padding's rows only
+    ever meet zeros (standardised padding stays 0), get no gradient and no weight decay, so phi,
+    c, the distances and R are the narrow network's with the same draws (threefry draws by
+    position). Without pretraining only (its decoder would reconstruct the padding; ValueError)."""
+    if int(state.config["pretrain_epochs"]) > 0:
+        raise ValueError("bucket=True: autoencoder pretraining (pretrain_epochs > 0) cannot pad its input "
+                         "features; fit without bucket")
+    params = {**state.params, "Dense_0": pad_input_layer(state.params["Dense_0"], n_features,
+                                                         state.config["initializer"])}
+    return state.replace(params=params)
 
 
 def score(state: TrainState, x: jax.Array) -> jax.Array:
@@ -301,6 +318,6 @@ def score(state: TrainState, x: jax.Array) -> jax.Array:
 
 METHOD = Method(
     name="deep_svdd", init=init, train_step=train_step, score=score, defaults=DEFAULTS,
-    validate=validate, epoch_end=epoch_end, setup=setup, input_ndims=(2, 4),
+    validate=validate, epoch_end=epoch_end, setup=setup, input_ndims=(2, 4), pad_features=pad_features,
     description="Deep SVDD, distance to a hypersphere centre (Ruff et al. 2018)",
 )

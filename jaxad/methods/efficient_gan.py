@@ -68,9 +68,10 @@ import optax
 from jaxad import losses
 from jaxad.methods.base import (
     TRAINING_DEFAULTS, FrozenConfig, Method, TrainState, check_choice, check_positive_int, check_range,
-    check_widths, validate_training,
+    check_widths, training_rows, validate_training,
 )
 from jaxad.methods.param_groups import group_optimizer, label_params, per_loss
+from jaxad.models import pad_input_layer, pad_output_layer
 from jaxad.models.bigan import BIGAN_INITIALIZERS, BiGAN, ConvBiGAN
 
 GROUPS = ("encoder", "generator", "discriminator")
@@ -293,20 +294,55 @@ def validation_rows(n: int, rows: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, min(rows, n)).round().astype(np.int32))
 
 
+def padded_validation_rows(n: jax.Array, rows: int) -> tuple[jax.Array, jax.Array]:
+    """``validation_rows`` for a row count n known only when the program runs (the real rows of a
+    padded table, ``fit(bucket=True)``): ``rows`` indices and (rows,) weights, 0 on repeats, so
+    the weighted rows are ``validation_rows(n, rows)`` (up to float32 rounding of the spacing)."""
+    idx = jnp.round(jnp.linspace(0.0, (n - 1).astype(jnp.float32), rows)).astype(jnp.int32)
+    first = jnp.concatenate([jnp.ones((1,), bool), idx[1:] != idx[:-1]])
+    return idx, first.astype(jnp.float32)
+
+
 def epoch_end(state: TrainState, x_train: jax.Array):
     """After each epoch, on fixed training rows with the averaged parameters: the mean of each
     score part and of A(x) (``val_recon``, ``val_ce``, ``val_fm``, ``val_score``). A collapsing
     GAN shows here as a jump in ``val_recon`` / ``val_fm`` while the losses look steady."""
-    x = x_train[validation_rows(x_train.shape[0], int(state.config["val_rows"]))]
-    parts = score_parts(state, x)
+    rows = int(state.config["val_rows"])
+    if training_rows(state, x_train.shape[0]) is None:
+        idx, weights = validation_rows(x_train.shape[0], rows), None
+    else:
+        idx, weights = padded_validation_rows(state.extra["n_rows"], rows)
+    mean = jnp.mean if weights is None else (lambda v: losses.weighted_mean(v, weights))  # noqa: E731
+    parts = score_parts(state, x_train[idx])
     kind = state.config["score"]
     a = losses.bigan_anomaly_score(parts["recon"], parts[kind], float(state.config["alpha"]))
-    return state, {"val_recon": jnp.mean(parts["recon"]), "val_ce": jnp.mean(parts["ce"]),
-                   "val_fm": jnp.mean(parts["fm"]), "val_score": jnp.mean(a)}
+    return state, {"val_recon": mean(parts["recon"]), "val_ce": mean(parts["ce"]),
+                   "val_fm": mean(parts["fm"]), "val_score": mean(a)}
+
+
+def pad_features(state: TrainState, n_features: jax.Array) -> TrainState:
+    """A dense BiGAN initialised for rows zero-padded to W columns, made to train and score as the
+    network of their first ``n_features`` (traced; ``train.fit(bucket=True)``): the layers that
+    read x (the encoder's first, the discriminator's ``x_dense``) keep the real rows of their
+    kernels, rescaled to their fan-in, and the generator's linear output layer the real columns
+    (``models.pad_input_layer`` / ``pad_output_layer``). Generated rows are then zero in the
+    padding as real rows are, so D cannot tell them apart there, no gradient reaches those
+    weights, and the L1 / L2 reconstruction error and D's features are the narrow network's. The
+    average (``extra["ema"]``) starts from the padded values. Only the random draws of the
+    generator's output kernel differ (``jaxad.methods.ae.pad_features``)."""
+    init = state.config["initializer"]
+    params = state.params
+    encoder, generator, discriminator = params["encoder"], params["generator"], params["discriminator"]
+    out_name = f"Dense_{len(state.config['generator_hidden'])}"
+    params = {"encoder": {**encoder, "Dense_0": pad_input_layer(encoder["Dense_0"], n_features, init)},
+              "generator": {**generator, out_name: pad_output_layer(generator[out_name], n_features, init)},
+              "discriminator": {**discriminator,
+                                "x_dense": pad_input_layer(discriminator["x_dense"], n_features, init)}}
+    return state.replace(params=params, extra={**state.extra, "ema": jax.tree.map(jnp.array, params)})
 
 
 METHOD = Method(
     name="efficient_gan", init=init, train_step=train_step, score=score, defaults=DEFAULTS,
-    validate=validate, epoch_end=epoch_end, input_ndims=(2, 4), presets=PRESETS,
+    validate=validate, epoch_end=epoch_end, input_ndims=(2, 4), presets=PRESETS, pad_features=pad_features,
     description="Efficient GAN: BiGAN reconstruction + discriminator score (Zenati et al. 2018)",
 )

@@ -50,9 +50,10 @@ import numpy as np
 from jaxad import losses
 from jaxad.methods.base import (
     TRAINING_DEFAULTS, Method, TrainState, adam, check_choice, check_positive_int, check_range,
-    check_standardize, check_widths, identity_stats, standardized, validate_training, with_input_stats,
+    check_standardize, check_widths, identity_stats, map_training_rows, standardized, training_rows,
+    validate_training, with_input_stats,
 )
-from jaxad.models import ACTIVATIONS, INITIALIZERS, OneClassNet
+from jaxad.models import ACTIVATIONS, INITIALIZERS, OneClassNet, pad_input_layer
 
 DEFAULTS: dict[str, Any] = {
     **TRAINING_DEFAULTS,
@@ -130,11 +131,18 @@ def outputs(state: TrainState, x: jax.Array, params=None) -> jax.Array:
     return state.apply_fn({"params": params, **state.model_state}, standardized(x, state.extra["inputs"]))[0]
 
 
-def fourier_scale(x_train: jax.Array) -> jax.Array:
+def fourier_scale(x_train: jax.Array, n_features: jax.Array | None = None) -> jax.Array:
     """sqrt(2 gamma) for gamma = 1 / (F var(x)), scikit-learn's OneClassSVM gamma='scale':
-    the RBF kernel's width follows the data's spread. x_train (n, ...) -> ()."""
+    the RBF kernel's width follows the data's spread. x_train (n, ...) -> (). ``n_features``:
+    the rows are zero-padded beyond their first n_features columns, F and var count only those."""
     flat = x_train.reshape(x_train.shape[0], -1)
-    return jnp.sqrt(2.0 / (flat.shape[1] * jnp.maximum(jnp.var(flat), 1e-12)))
+    if n_features is None:
+        return jnp.sqrt(2.0 / (flat.shape[1] * jnp.maximum(jnp.var(flat), 1e-12)))
+    real = jnp.arange(flat.shape[1]) < n_features
+    count = flat.shape[0] * n_features
+    mean = jnp.sum(jnp.where(real, flat, 0.0)) / count
+    var = jnp.sum(jnp.where(real, jnp.square(flat - mean), 0.0)) / count
+    return jnp.sqrt(2.0 / (n_features * jnp.maximum(var, 1e-12)))
 
 
 def setup(state: TrainState, x_train: jax.Array) -> TrainState:
@@ -144,7 +152,8 @@ def setup(state: TrainState, x_train: jax.Array) -> TrainState:
     state = with_input_stats(state, x_train)
     if config["fourier_dim"] and config["fourier_gamma"] == "scale":
         constants = {**state.model_state["constants"]}
-        constants["fourier"] = {**constants["fourier"], "scale": fourier_scale(standardized(x_train, state.extra["inputs"]))}
+        constants["fourier"] = {**constants["fourier"], "scale": fourier_scale(standardized(x_train, state.extra["inputs"]),
+                                                                      state.extra.get("n_features"))}
         state = state.replace(model_state={**state.model_state, "constants": constants})
     return state.replace(extra={**state.extra, "r": losses.nu_quantile(outputs(state, x_train), state.config["nu"])})
 
@@ -164,9 +173,26 @@ def train_step(state: TrainState, batch: dict[str, jax.Array]):
 
 def update_radius(state: TrainState, x_train: jax.Array):
     """The per-epoch hook: r <- nu-quantile of the training outputs; reports r and |delta r|."""
-    r_new = losses.nu_quantile(outputs(state, x_train), state.config["nu"])
+    y_hat = map_training_rows(lambda rows: outputs(state, rows), state, x_train)
+    r_new = losses.nu_quantile(y_hat, state.config["nu"], training_rows(state, x_train.shape[0]))
     metrics = {"r": r_new, "delta_r": jnp.abs(r_new - state.extra["r"])}
     return state.replace(extra={**state.extra, "r": r_new}), metrics
+
+
+def pad_features(state: TrainState, n_features: jax.Array) -> TrainState:
+    """An OC-NN initialised for rows zero-padded to W columns, made the network of their first
+    ``n_features`` (traced; ``train.fit(bucket=True)``). The Fourier map's W rows of the padding
+    only ever meet zeros (standardised padding stays 0) and its real rows are the narrow map's own
+    draws (threefry draws by position); gamma 'scale' counts the real columns only
+    (``extra["n_features"]``, read by ``setup``). Without the Fourier layer, the first hidden
+    layer keeps the real rows of its kernel, rescaled to their fan-in (``models.pad_input_layer``)."""
+    config = state.config
+    params = state.params
+    if not int(config["fourier_dim"]):
+        features = params["features"]
+        params = {**params, "features": {**features, "Dense_0": pad_input_layer(
+            features["Dense_0"], n_features, config["initializer"])}}
+    return state.replace(params=params, extra={**state.extra, "n_features": jnp.asarray(n_features, jnp.float32)})
 
 
 def score(state: TrainState, x: jax.Array) -> jax.Array:
@@ -194,5 +220,6 @@ def stopping(config: Mapping[str, Any]) -> list:
 METHOD = Method(
     name="ocnn", init=init, train_step=train_step, score=score, defaults=DEFAULTS, validate=validate,
     epoch_end=update_radius, setup=setup, stopping=stopping, input_ndims=(2, 4), presets=PRESETS,
+    pad_features=pad_features,
     description="one-class neural network with its nu-quantile radius r",
 )

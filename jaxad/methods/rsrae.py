@@ -61,7 +61,8 @@ from jaxad.methods.base import (
     check_range, check_widths, validate_training,
 )
 from jaxad.methods.param_groups import group_optimizer, label_params, per_loss
-from jaxad.models import ACTIVATIONS, INITIALIZERS
+from jaxad.models import ACTIVATIONS, INITIALIZERS, pad_input_layer, pad_output_layer
+from jaxad.models.mlp import ZERO_AT_ZERO
 from jaxad.models.rsrae import BATCH_NORMS, RSRAE, conv_decoder_side, conv_encoder_sides, conv_paddings
 
 NETWORKS = ("auto", "dense", "conv")
@@ -318,6 +319,28 @@ def train_step_plus(state: TrainState, batch: dict[str, jax.Array]):
     return state, {"loss": l_ae, "projection": l_rsr1, "orthogonality": l_rsr2}
 
 
+def pad_features(state: TrainState, n_features: jax.Array) -> TrainState:
+    """A dense RSRAE initialised for inputs zero-padded to W columns, made to train and score as
+    the network of its first ``n_features`` (traced; ``train.fit(bucket=True)``): the encoder's
+    first layer keeps the real rows of its kernel, rescaled to their fan-in, and the decoder's
+    output layer the real columns (``models.pad_input_layer`` / ``pad_output_layer``). With an
+    output activation that maps 0 to 0 (relu, tanh, linear, ...) the padding is then reconstructed
+    exactly and never moves; every norm type sums over features and the cosine ignores zero
+    columns, so losses and scores are the narrow network's. Only the random draws of the output
+    kernel differ (``jaxad.methods.ae.pad_features``)."""
+    config = state.config
+    activation = config["output_activation"] or config["activation"]
+    if activation not in ZERO_AT_ZERO:
+        raise ValueError(f"bucket=True: the padded columns stay zero only with an output activation that maps "
+                         f"0 to 0, got {activation!r}")
+    init = config["initializer"]
+    encoder, decoder = state.params["encoder"], state.params["decoder"]
+    params = {**state.params,
+              "encoder": {**encoder, "Dense_0": pad_input_layer(encoder["Dense_0"], n_features, init)},
+              "decoder": {**decoder, "Dense_0": pad_output_layer(decoder["Dense_0"], n_features, init)}}
+    return state.replace(params=params)
+
+
 def predict(state: TrainState, x: jax.Array):
     """Inference-mode forward pass: (recon (n, ...), aux {"z", "z_rsr", "z_tilde"})."""
     return state.apply_fn({"params": state.params, **state.model_state}, x, train=False)
@@ -344,16 +367,16 @@ def score(state: TrainState, x: jax.Array) -> jax.Array:
 
 METHOD = Method(
     name="rsrae", init=init, train_step=train_step, score=score, defaults=RSRAE_DEFAULTS,
-    validate=validate, setup=setup, input_ndims=(2, 4),
+    validate=validate, setup=setup, input_ndims=(2, 4), pad_features=pad_features,
     description="RSR autoencoder, joint loss (Lai, Zou, Lerman 2020)",
 )
 PLUS_METHOD = Method(
     name="rsrae_plus", init=init_plus, train_step=train_step_plus, score=score, defaults=PLUS_DEFAULTS,
-    validate=validate, setup=setup, input_ndims=(2, 4),
+    validate=validate, setup=setup, input_ndims=(2, 4), pad_features=pad_features,
     description="RSR autoencoder, alternating AE / projection / orthogonality steps (RSRAE+)",
 )
 
 __all__ = ["DEFAULTS", "METHOD", "PLUS_DEFAULTS", "PLUS_METHOD", "RSRAE_DEFAULTS", "build_model", "rows_are_normalized", "setup",
-           "code_size", "forward", "init", "init_plus", "make_plus_optimizer", "predict", "reconstruct",
+           "code_size", "forward", "init", "init_plus", "make_plus_optimizer", "pad_features", "predict", "reconstruct",
            "reconstruction_losses", "rsr_labels", "score", "subspace", "train_step", "train_step_plus",
            "validate"]

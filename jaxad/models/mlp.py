@@ -20,6 +20,9 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "sigmoid": nn.sigmoid,
     "linear": lambda x: x,
 }
+# The activations with f(0) = 0: an output layer whose padding columns have zero weights and
+# biases then outputs exact zeros there (``pad_output_layer``).
+ZERO_AT_ZERO = frozenset({"relu", "leaky_relu", "elu", "gelu", "tanh", "linear"})
 
 
 def _torch_bias(fan_in: int):
@@ -48,10 +51,49 @@ def first_layer_rescale(initializer: str, width, n_features, fan_out: int):
     """The factor that takes a first Dense layer's kernel and bias, drawn for ``width`` inputs,
     to the scale the named initializer gives ``n_features`` inputs (either may be traced): every
     ``INITIALIZERS`` entry scales as 1 / sqrt(fan_in) (He, LeCun, PyTorch's uniform), except
-    glorot's (keras) 1 / sqrt(fan_in + fan_out). Biases drawn from fan-in scale the same way."""
+    glorot's (keras) 1 / sqrt(fan_in + fan_out) and the fixed N(0, 0.02) of ``dcgan`` (the BiGAN's
+    image preset). Biases drawn from fan-in scale the same way."""
     if initializer == "keras":
         return jnp.sqrt((width + fan_out) / (n_features + fan_out))
+    if initializer == "dcgan":
+        return jnp.ones(())
     return jnp.sqrt(width / n_features)
+
+
+def output_layer_rescale(initializer: str, width, n_features, fan_in: int):
+    """The factor that takes an output Dense layer's kernel, drawn for ``width`` outputs, to the
+    scale the named initializer gives ``n_features`` outputs: glorot's (keras)
+    1 / sqrt(fan_in + fan_out) changes with the outputs, every other initializer only with the
+    fan-in (factor 1). Biases depend on the fan-in only."""
+    if initializer == "keras":
+        return jnp.sqrt((fan_in + width) / (fan_in + n_features))
+    return jnp.ones(())
+
+
+def pad_input_layer(layer: dict, n_features, initializer: str) -> dict:
+    """A Dense layer's params {"kernel" (W, h)[, "bias" (h,)]} drawn for W inputs, made the layer of
+    the first ``n_features`` (traced) of them: the kernel rows of the zero padding zeroed (they
+    only ever meet zeros, so their gradient is zero too) and the rest, and the bias, rescaled to
+    the real fan-in (``first_layer_rescale``)."""
+    width, fan_out = layer["kernel"].shape
+    factor = first_layer_rescale(initializer, width, n_features, fan_out)
+    real = jnp.arange(width) < n_features
+    padded = {**layer, "kernel": jnp.where(real[:, None], layer["kernel"] * factor, 0.0)}
+    if "bias" in layer:  # bias-free layers (Deep SVDD) have none
+        padded["bias"] = layer["bias"] * factor
+    return padded
+
+
+def pad_output_layer(layer: dict, n_features, initializer: str) -> dict:
+    """A Dense layer's params {"kernel" (h, W), "bias" (W,)} drawn for W outputs, made the layer of
+    the first ``n_features`` (traced): the padding's kernel columns and biases zeroed, so an
+    output activation with f(0) = 0 reproduces the zero padding exactly (zero error, zero
+    gradient: those columns never move), the real columns rescaled (``output_layer_rescale``)."""
+    fan_in, width = layer["kernel"].shape
+    factor = output_layer_rescale(initializer, width, n_features, fan_in)
+    real = jnp.arange(width) < n_features
+    return {**layer, "kernel": jnp.where(real[None, :], layer["kernel"] * factor, 0.0),
+            "bias": jnp.where(real, layer["bias"], 0.0)}
 
 
 def dense(features: int, fan_in: int, initializer: str = "flax", output: bool = False, **kwargs) -> nn.Dense:
