@@ -47,11 +47,7 @@ def _narrow_as_padded(narrow, padded_template, d: int):
     """The narrow state's network embedded in the padded shapes: what pad_features promises to
     be equivalent to, with the narrow network's own draws."""
     width = padded_template.extra["inputs"]["mean"].shape[0]
-    params = jax.tree.map(lambda a: a, narrow.params)
-    first, out = params["encoder"]["Dense_0"], params["decoder"]["Dense_1"]
-    params["encoder"]["Dense_0"] = {**first, "kernel": jnp.pad(first["kernel"], ((0, width - d), (0, 0)))}
-    params["decoder"]["Dense_1"] = {"kernel": jnp.pad(out["kernel"], ((0, 0), (0, width - d))),
-                                    "bias": jnp.pad(out["bias"], (0, width - d))}
+    params = _embed_narrow(narrow.params, width, d, [("encoder", "Dense_0")], [("decoder", "Dense_1")])
     inputs = {"mean": jnp.pad(narrow.extra["inputs"]["mean"], (0, width - d)),
               "std": jnp.pad(narrow.extra["inputs"]["std"], (0, width - d), constant_values=1.0)}
     return padded_template.replace(params=params, opt_state=padded_template.tx.init(params), rng=narrow.rng,
