@@ -60,9 +60,9 @@ INIT_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0}
 # fit(bucket=True): inputs are zero-padded to the first of these widths that holds them (beyond
 # the last, to a multiple of it), rows to a power of two (at least BUCKET_MIN_ROWS) and the batch
 # list of an epoch to a power of two (at least BUCKET_MIN_BATCHES), so that the ADBench tables'
-# 24 widths share four compiled programs instead of compiling 35 (~2.6 s each on this 2-core
-# CPU). Powers of four keep the padding of the first and last layers small beside the per-step
-# cost of a batch of 32.
+# 24 widths share four compiled programs per method instead of compiling 35 (1-6 s each on this
+# 2-core CPU). Powers of four keep the padding of the first and last layers small beside the
+# per-step cost of the hidden layers (the widest table, 1555 columns padded to 4096, pays ~2x).
 BUCKET_WIDTHS = (16, 64, 256, 1024, 4096)
 BUCKET_MIN_ROWS = 8192
 BUCKET_MIN_BATCHES = 256
