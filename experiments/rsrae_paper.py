@@ -2,7 +2,8 @@
 
     python -m experiments.rsrae_paper [key=value ...] --dataset fashion_mnist|20newsgroups
         [--c 0.5 ...] [--seeds 5] [--epochs 200] [--methods rsrae rsrae_plus ae]
-        [--classes 0 1 ...] [--members-per-fit N] [--data-dir DIR] [--out DIR] [--overwrite]
+        [--classes 0 1 ...] [--members-per-fit N] [--checkpoint-every K] [--data-dir DIR]
+        [--out DIR] [--overwrite]
 
 ``key=value`` overrides the method config (e.g. ``batch_norm=batch``); put them first (or after
 ``--``), since the list flags take every word that follows them.
@@ -38,12 +39,20 @@ Writes one JSON per (dataset, c, method) to ``--out`` (default ``results/rsrae_p
 seeds, metrics {mean, std, per_seed: one value per (class, seed) member}, timings, device) plus
 ``c``, ``classes``, ``members`` and ``per_class``; and ``<dataset>.md``, the table of every c
 and method found in ``--out``. Existing JSONs are skipped unless ``--overwrite``.
+
+A cell can take hours on a CPU (Fashion-MNIST: 3-6 h for 50 models), so its fits checkpoint
+themselves every ``--checkpoint-every`` epochs (default 25; 0 turns it off) under
+``<out>/checkpoints/<method>__<dataset>__c<c>/`` (``train.fit``'s ``checkpoint_dir``, one folder
+per fit and, in the CPU host loop, per member). A run killed mid-cell and started again resumes
+from there and ends bit-identical to an uninterrupted one; the folder is deleted once the cell's
+JSON is written (and before the cell reruns under ``--overwrite``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -93,6 +102,10 @@ MAX_FIT_BYTES = 4 * 2**30
 # `ae`, 100 members x 40 epochs on the 2-core CPU: one fit of 100 took 279 s, five of 20 169 s,
 # ten of 10 176 s), so on CPU a fit holds at most this many; on a GPU one big fit is the parallel one.
 CPU_MEMBERS_PER_FIT = 20
+# A cell's fits checkpoint every this many epochs: a killed 200-epoch Fashion-MNIST member (about
+# 3 min on the 2-core CPU) loses at most 25 epochs, and a 20-member 20 Newsgroups fit writes its
+# ~160 MB of states 8 times instead of 200.
+CHECKPOINT_EVERY = 25
 # The ablation: RSRAE's network and score with the RSR losses off.
 ABLATION = {"ae": ("rsrae", {"lambda1": 0.0, "lambda2": 0.0})}
 
@@ -194,10 +207,13 @@ def fit_size(n_members: int, pool_bytes: int, requested: int | None = None, cap:
 
 def run_cell(dataset: str, c: float, name: str, x: np.ndarray, labels: np.ndarray, *, classes: Sequence[int],
              seeds: Sequence[int], overrides: dict[str, Any], progress: bool = True,
-             members_per_fit: int | None = None) -> dict[str, Any]:
+             members_per_fit: int | None = None, checkpoint_dir: Path | None = None,
+             checkpoint_every: int = CHECKPOINT_EVERY) -> dict[str, Any]:
     """Train and evaluate one (dataset, c, method): classes x seeds as vmapped ``fit``s of
     ``members_per_fit`` members each (default: all of them on a GPU unless their pools pass
-    ``MAX_FIT_BYTES``; on CPU at most ``CPU_MEMBERS_PER_FIT``)."""
+    ``MAX_FIT_BYTES``; on CPU at most ``CPU_MEMBERS_PER_FIT``). With ``checkpoint_dir``, each fit
+    checkpoints into ``checkpoint_dir/members-<first>-<end>`` every ``checkpoint_every`` epochs and
+    resumes from there when run again."""
     n_anomaly = n_anomalies(dataset, c)
     pools, ys = zip(*[paper_pool(x, labels, k, n_anomaly) for k in classes])
     sizes = {len(p) for p in pools}
@@ -220,8 +236,10 @@ def run_cell(dataset: str, c: float, name: str, x: np.ndarray, labels: np.ndarra
         x_part = np.stack([pools[index[k]] for k, _ in part])
         label = f"{name} {dataset} c={c}: {len(part)} models" + (
             f" ({start // chunk + 1}/{-(-len(members) // chunk)})" if chunk < len(members) else "")
+        fit_dir = None if checkpoint_dir is None else checkpoint_dir / f"members-{start}-{start + len(part)}"
         result = train.fit(method, config, x_part, seeds=[s for _, s in part], data_per_seed=True,
-                           progress=progress, loop=loop, desc=label)
+                           progress=progress, loop=loop, desc=label, checkpoint_dir=fit_dir,
+                           checkpoint_every=checkpoint_every)
         t0 = time.perf_counter()
         scores.extend(member_scores(method, result.states, x_part))
         score_seconds += time.perf_counter() - t0
@@ -261,6 +279,11 @@ def run_cell(dataset: str, c: float, name: str, x: np.ndarray, labels: np.ndarra
 
 def record_path(out: Path, dataset: str, c: float, name: str) -> Path:
     return out / f"{name}__{dataset}__c{c}.json"
+
+
+def checkpoint_path(out: Path, dataset: str, c: float, name: str) -> Path:
+    """Where the fits of one cell checkpoint until its JSON is written."""
+    return out / "checkpoints" / record_path(out, dataset, c, name).stem
 
 
 def table(out: Path, dataset: str) -> str:
@@ -323,6 +346,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--members-per-fit", type=int, default=None,
                         help="(class, seed) members per vmapped fit (default: as many as keep one "
                              f"fit's pools under {MAX_FIT_BYTES // 2**30} GiB, on CPU at most {CPU_MEMBERS_PER_FIT})")
+    parser.add_argument("--checkpoint-every", type=int, default=CHECKPOINT_EVERY,
+                        help=f"epochs between checkpoints of a cell's fits, resumed when rerun "
+                             f"(default {CHECKPOINT_EVERY}; 0: no checkpoints)")
     parser.add_argument("--overwrite", action="store_true", help="rerun cells whose JSON exists")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="method config overrides")
@@ -333,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--seeds {args.seeds}: expected an integer >= 1")
         if args.members_per_fit is not None and args.members_per_fit < 1:
             raise ValueError(f"--members-per-fit {args.members_per_fit}: expected an integer >= 1")
+        if args.checkpoint_every < 0:
+            raise ValueError(f"--checkpoint-every {args.checkpoint_every}: expected an integer >= 0 (0: no checkpoints)")
         bad_c = [c for c in args.c if not 0.0 < c <= 1.0]
         if bad_c:
             raise ValueError(f"--c {bad_c}: expected values in (0, 1]")
@@ -354,11 +382,17 @@ def main(argv: list[str] | None = None) -> int:
                 if path.exists() and not args.overwrite:
                     print(f"{path} exists, skipped (--overwrite reruns it)")
                     continue
+                checkpoints = checkpoint_path(out, args.dataset, c, name)
+                if args.overwrite:
+                    shutil.rmtree(checkpoints, ignore_errors=True)
                 record = run_cell(args.dataset, c, name, x, labels, classes=classes, seeds=range(args.seeds),
                                   overrides=overrides, progress=not args.no_progress,
-                                  members_per_fit=args.members_per_fit)
+                                  members_per_fit=args.members_per_fit,
+                                  checkpoint_dir=checkpoints if args.checkpoint_every else None,
+                                  checkpoint_every=max(args.checkpoint_every, 1))
                 record["config"].update(text_options)
                 write_json(record, path)
+                shutil.rmtree(checkpoints, ignore_errors=True)
                 print(format_record(record), flush=True)
     except (KeyError, ValueError, FileNotFoundError, ImportError, train.DivergenceError) as err:
         print(f"error: {err.args[0] if isinstance(err, KeyError) else err}", file=sys.stderr)

@@ -1,6 +1,8 @@
 """RSRAE and RSRAE+ (Lai, Zou, Lerman 2020): losses by hand, the RSR layer, parameter groups and
 per-loss Adam states, the score, bad settings, and training for real."""
 
+import shutil
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -381,6 +383,7 @@ def test_auto_score_is_the_cosine_on_normalised_rows_and_the_error_on_raw_ones()
     (["--seeds", "0"], "--seeds 0"),
     (["--c", "1.5"], "--c [1.5]"),
     (["--members-per-fit", "0"], "--members-per-fit 0"),
+    (["--checkpoint-every", "-1"], "--checkpoint-every -1"),
     (["intrinsic_size=500"], "intrinsic_size"),
 ])
 def test_paper_cli_refuses_bad_arguments_before_reading_data(args, message, capsys, tmp_path):
@@ -390,3 +393,58 @@ def test_paper_cli_refuses_bad_arguments_before_reading_data(args, message, caps
     code = paper.main(["--dataset", "20newsgroups", "--data-dir", str(tmp_path), "--out", str(tmp_path / "out"), *args])
     assert code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def _paper_blobs():
+    rng = np.random.default_rng(0)
+    centres = rng.uniform(size=(3, 30)) * 2
+    labels = np.repeat(np.arange(3), 40)
+    return np.abs(centres[labels] + 0.1 * rng.normal(size=(120, 30))).astype(np.float32), labels
+
+
+def test_paper_cell_resumes_from_its_checkpoints_bit_identical(tmp_path, monkeypatch):
+    from experiments import rsrae_paper as paper
+
+    monkeypatch.setitem(paper.N_PURE, "20newsgroups", 40)
+    x, labels = _paper_blobs()
+    kwargs = dict(classes=(0, 2), seeds=(0,), progress=False,
+                  overrides={"epochs": 4, "hidden": (16, 8), "intrinsic_size": 4, "lr": 1e-3})
+    plain = paper.run_cell("20newsgroups", 0.5, "rsrae_plus", x, labels, **kwargs)
+    folder = tmp_path / "checkpoints"
+    full = paper.run_cell("20newsgroups", 0.5, "rsrae_plus", x, labels, checkpoint_dir=folder, checkpoint_every=2,
+                          **kwargs)
+    fit_folder = folder / "members-0-2"
+    assert sorted(p.name for p in fit_folder.iterdir()) == ["2", "4"]
+    shutil.rmtree(fit_folder / "4")  # as if the run had been killed during epoch 3 or 4
+    resumed = paper.run_cell("20newsgroups", 0.5, "rsrae_plus", x, labels, checkpoint_dir=folder,
+                             checkpoint_every=2, **kwargs)
+    assert (plain["resumed_at_epoch"], full["resumed_at_epoch"], resumed["resumed_at_epoch"]) == (0, 0, 2)
+    for record in (full, resumed):
+        assert record["metrics"]["auroc"]["per_seed"] == plain["metrics"]["auroc"]["per_seed"]
+        assert record["metrics"]["ap"]["per_seed"] == plain["metrics"]["ap"]["per_seed"]
+        assert record["final_loss"] == plain["final_loss"]
+
+
+def test_paper_cli_checkpoints_a_cell_and_deletes_them_with_its_json(tmp_path, monkeypatch):
+    from experiments import rsrae_paper as paper
+
+    monkeypatch.setitem(paper.N_PURE, "20newsgroups", 40)
+    monkeypatch.setattr(paper, "load_items", lambda *args, **kwargs: _paper_blobs())
+    folders = []
+    fit = paper.train.fit
+
+    def recording_fit(*args, **kwargs):
+        folders.append((kwargs["checkpoint_dir"], kwargs["checkpoint_every"]))
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(paper.train, "fit", recording_fit)
+    out = tmp_path / "out"
+    argv = ["epochs=2", "hidden=[16,8]", "intrinsic_size=4", "--dataset", "20newsgroups", "--c", "0.5", "--seeds", "1",
+            "--methods", "ae", "--classes", "0", "2", "--out", str(out), "--no-progress", "--checkpoint-every", "2"]
+    assert paper.main(argv) == 0
+    assert folders == [(out / "checkpoints" / "ae__20newsgroups__c0.5" / "members-0-2", 2)]
+    assert paper.record_path(out, "20newsgroups", 0.5, "ae").exists()
+    assert not (out / "checkpoints" / "ae__20newsgroups__c0.5").exists()
+    folders.clear()
+    assert paper.main([*argv[:-2], "--checkpoint-every", "0", "--overwrite"]) == 0
+    assert [folder for folder, _ in folders] == [None]
