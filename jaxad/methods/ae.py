@@ -28,6 +28,7 @@ from jaxad.methods.base import (
     check_widths, identity_stats, standardized, validate_training, wants_standardizing, with_input_stats,
 )
 from jaxad.models import ACTIVATIONS, INITIALIZERS, DenseAE, pad_input_layer, pad_output_layer
+from jaxad.models.mlp import ZERO_AT_ZERO
 
 DEFAULTS: dict[str, Any] = {
     **TRAINING_DEFAULTS,
@@ -131,18 +132,20 @@ def pad_features(state: TrainState, n_features: jax.Array) -> TrainState:
 
     * the first layer's kernel rows beyond n_features are zeroed (they only ever meet zeros) and
       the others, and its bias, rescaled from fan-in W to n_features (``pad_input_layer``);
-    * the output columns beyond n_features are zeroed (``pad_output_layer``): a linear output then
-      reconstructs the zero padding exactly, so those columns have zero error, zero gradient and
-      zero weight decay, and stay zero (Adam moves nothing whose gradient has always been zero);
+    * the output columns beyond n_features are zeroed (``pad_output_layer``): an output activation
+      with f(0) = 0 (``models.mlp.ZERO_AT_ZERO``: linear, tanh, relu, ...) then reconstructs the
+      zero padding exactly, so those columns have zero error, zero gradient and zero weight decay,
+      and stay zero (Adam moves nothing whose gradient has always been zero);
     * ``extra["n_features"]`` makes the per-sample error a mean over the real columns.
 
     It differs from the narrow network only in random draws: threefry draws each entry from its
     position, so the first kernel's rows are the narrow one's, but the output kernel's (h, W)
-    entries are not. Needs a linear output and an MSE or MAE loss (else ValueError)."""
+    entries are not. Needs such an output activation and an MSE or MAE loss (else ValueError)."""
     config = state.config
-    if config["output_activation"] != "linear" or config["loss"] not in ("mse", "mae"):
-        raise ValueError(f"bucket=True: padded input columns stay inert only with output_activation='linear' "
-                         f"and loss 'mse' or 'mae', got {config['output_activation']!r} / {config['loss']!r}")
+    if config["output_activation"] not in ZERO_AT_ZERO or config["loss"] not in ("mse", "mae"):
+        raise ValueError(f"bucket=True: padded input columns stay inert only with an output_activation that maps "
+                         f"0 to 0 (one of {sorted(ZERO_AT_ZERO)}) and loss 'mse' or 'mae', "
+                         f"got {config['output_activation']!r} / {config['loss']!r}")
     encoder, decoder = state.params["encoder"], state.params["decoder"]
     out_name = max((k for k in decoder if k.startswith("Dense_")), key=lambda k: int(k.split("_")[1]))
     init = config["initializer"]
