@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.jsonio import write_json
+
 DEFAULT_OUT = Path("results") / "bench_memory.json"
 CASES = ("score float32", "score float64", "fit on device", "fit streamed")
 
@@ -126,8 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         print(format_table(rows[-1:]).splitlines()[-1], flush=True)
     print(format_table(rows))
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(rows, indent=2))
+    write_json(rows, out)
     print(f"wrote {out}")
     return 0
 

@@ -36,6 +36,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.svm import OneClassSVM  # noqa: E402
 
+from experiments.jsonio import write_text_atomic  # noqa: E402
 from experiments.run import run_experiment, write_record  # noqa: E402
 from jaxad import metrics as M  # noqa: E402
 from jaxad import train  # noqa: E402
@@ -146,9 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         rows.extend(reference_rows(nu))
     table = pd.DataFrame(rows)
     args.out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out / "results.csv", index=False)
+    write_text_atomic(table.to_csv(index=False), args.out / "results.csv")
     text = markdown(table)
-    (args.out / "table.md").write_text(text)
+    write_text_atomic(text, args.out / "table.md")
     print(text)
     if panels:
         plot_decision_functions(panels, args.figure)

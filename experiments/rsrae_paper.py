@@ -63,7 +63,7 @@ import jax
 import numpy as np
 
 from experiments.presets import parse_overrides
-from experiments.jsonio import write_json
+from experiments.jsonio import write_json, write_text_atomic
 from experiments.run import fit_fields
 from jaxad import metrics as M
 from jaxad import train
@@ -398,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err.args[0] if isinstance(err, KeyError) else err}", file=sys.stderr)
         return 2
     md = table(out, args.dataset)
-    (out / f"{args.dataset}.md").write_text(md + "\n")
+    write_text_atomic(md + "\n", out / f"{args.dataset}.md")
     print(md)
     return 0
 

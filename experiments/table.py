@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from experiments.jsonio import write_text_atomic
+
 DEFAULT_METRICS = ("auroc", "ap", "precision", "recall", "f1", "accuracy")
 
 
@@ -65,8 +67,8 @@ def write_tables(folder: Path) -> str:
     if df.empty:
         raise FileNotFoundError(f"{folder}: no run JSON files found")
     md = markdown(df)
-    (folder / "table.md").write_text(md + "\n")
-    df.to_csv(folder / "table.csv", index=False)
+    write_text_atomic(md + "\n", folder / "table.md")
+    write_text_atomic(df.to_csv(index=False), folder / "table.csv")
     return md
 
 
