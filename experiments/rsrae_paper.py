@@ -389,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
                                   overrides=overrides, progress=not args.no_progress,
                                   members_per_fit=args.members_per_fit,
                                   checkpoint_dir=checkpoints if args.checkpoint_every else None,
-                                  checkpoint_every=max(args.checkpoint_every, 1))
+                                  checkpoint_every=args.checkpoint_every)
                 record["config"].update(text_options)
                 write_json(record, path)
                 shutil.rmtree(checkpoints, ignore_errors=True)
