@@ -176,7 +176,6 @@ def speed(n: int = 6000, epochs: int = 3) -> dict:
 
 
 def _save(out: Path, name: str, payload, table: str | None = None) -> None:
-    out.mkdir(parents=True, exist_ok=True)
     if isinstance(payload, pd.DataFrame):
         write_text_atomic(payload.to_csv(index=False), out / f"{name}.csv")
         payload = payload.to_dict(orient="records")
