@@ -13,9 +13,10 @@ Suites:
   (the training part keeps its anomalies; labels never reach training).
 * ``all``: both.
 
-Methods: any jaxad method (default: every one that takes the suite's data) and, with the
-benchmark extra installed, PyOD baselines named ``pyod_*`` (``experiments.baselines``) on the
-identical arrays. Each (dataset, jaxad method) cell trains its N seeds as one vmapped program with
+Methods: any jaxad method (default: every one that takes the suite's data, and
+``DEFAULT_ENSEMBLES``), any seed ensemble of one named ``<method>_ens<K>`` (K >= 2 networks per
+seed, ``jaxad.ensemble``) and, with the benchmark extra installed, PyOD baselines named
+``pyod_*`` (``experiments.baselines``) on the identical arrays. Each (dataset, jaxad method) cell trains its N seeds as one vmapped program with
 the method's default config (no per-dataset tuning); a PyOD cell fits its seeds one by one. Every
 cell writes its JSON atomically; a rerun skips the cells already written, so an interrupted run
 resumes where it stopped.
@@ -44,6 +45,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Collection
 from pathlib import Path
@@ -57,6 +59,7 @@ from experiments.jsonio import write_json, write_text_atomic
 from experiments.run import device_description, run_experiment
 from experiments.significance import cd_diagram, comparison_markdown, paired_comparison, rank_statistics, ranks_markdown
 from jaxad import metrics as M
+from jaxad.ensemble import check_members
 from jaxad.data import BUILTIN, load_split, resolve_data_dir
 from jaxad.methods import METHODS, get_method
 
@@ -94,13 +97,34 @@ def baseline_record(dataset: str, name: str, seeds: int, data_dir, data_options:
             "device": device_description()}
 
 
+# ``<method>_ens<K>``: K networks of a jaxad method per seed (``jaxad.ensemble``).
+ENSEMBLE_NAME = re.compile(r"(?P<method>.+)_ens(?P<members>[0-9]+)")
+# The suite's default methods beyond every jaxad method itself: Deep SVDD, the best single jaxad
+# network by mean rank on the adbench suite, as an ensemble of 5 (the ensemble size of
+# Lakshminarayanan et al., "Deep Ensembles", NeurIPS 2017; not tuned on the suite). Any other
+# method's ensemble runs by name (``ae_ens5``); the default list stays within the suite's time.
+DEFAULT_ENSEMBLES = ("deep_svdd_ens5",)
+
+
+def parse_method(name: str) -> tuple[str, int] | None:
+    """(jaxad method or PyOD baseline, members) for a benchmark method name: ``ae`` -> ('ae',
+    1), ``deep_svdd_ens5`` -> ('deep_svdd', 5); None for a name that is neither."""
+    if name in METHODS or name in baselines.BASELINES:
+        return name, 1
+    match = ENSEMBLE_NAME.fullmatch(name)
+    if match and match["method"] in METHODS and int(match["members"]) >= 2:
+        return match["method"], check_members(int(match["members"]))
+    return None
+
+
 def cell_path(out: Path, dataset: str, method: str) -> Path:
     return out / "cells" / f"{dataset.replace('/', '-')}__{method}.json"
 
 
 def bucketed(method: str, bucket: bool) -> bool:
     """Whether ``method``'s cells run with ``fit(bucket=True)``: asked for and supported."""
-    return bucket and method in METHODS and get_method(method).pad_features is not None
+    base = (parse_method(method) or (method, 1))[0]
+    return bucket and base in METHODS and get_method(base).pad_features is not None
 
 
 def run_cell(out: Path, dataset: str, method: str, seeds: int, data_dir, data_options=None,
@@ -114,8 +138,10 @@ def run_cell(out: Path, dataset: str, method: str, seeds: int, data_dir, data_op
     if method in baselines.BASELINES:
         record = baseline_record(dataset, method, seeds, data_dir, data_options or {})
     else:
-        record = run_experiment(method, dataset, seeds=seeds, data_dir=data_dir, progress=False,
-                                overrides=data_options, bucket=bucketed(method, bucket))
+        base, members = parse_method(method)
+        record = {**run_experiment(base, dataset, seeds=seeds, data_dir=data_dir, progress=False,
+                                   overrides=data_options, bucket=bucketed(method, bucket), ensemble=members),
+                  "method": method}
     write_json(record, path)
     return record
 
@@ -132,8 +158,12 @@ def finished_cells(out: Path, datasets: list[str], seeds: int, skip: Collection[
                    only: str | None = None) -> list[dict]:
     """The finished cells in ``out`` on ``datasets`` with ``seeds`` seeds of the methods not in
     ``skip`` (or of method ``only``): an earlier run's other methods, which the tables keep (cells
-    with another seed count are left out: their means would not be comparable)."""
-    others = [m for m in (*sorted(METHODS), *baselines.BASELINES) if m not in skip and only in (None, m)]
+    with another seed count are left out: their means would not be comparable), ensembles
+    (``<method>_ens<K>``) included."""
+    ensembles = sorted({path.stem.rsplit("__", 1)[-1] for path in (out / "cells").glob("*__*_ens*.json")}
+                       - set(METHODS))
+    names = (*sorted(METHODS), *baselines.BASELINES, *(m for m in ensembles if parse_method(m)))
+    others = [m for m in names if m not in skip and only in (None, m)]
     records = (cached_record(cell_path(out, d, m), seeds) for d in datasets for m in others)
     return [record for record in records if record is not None]
 
@@ -266,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments.benchmark", description=__doc__.split("\n\n")[0])
     parser.add_argument("--suite", choices=SUITES, default="builtin")
     parser.add_argument("--methods", nargs="+", default=None,
-                        help="jaxad methods and pyod_* baselines (default: every jaxad method)")
+                        help="jaxad methods, <method>_ens<K> ensembles and pyod_* baselines "
+                             f"(default: every jaxad method and {', '.join(DEFAULT_ENSEMBLES)})")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--datasets", nargs="+", default=None,
@@ -282,11 +313,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--distributed", action="store_true",
                         help="one process per host: jax.distributed.initialize(), cells shared out")
     args = parser.parse_args(argv)
-    methods = args.methods or sorted(METHODS)
-    unknown = sorted(set(methods) - set(METHODS) - set(baselines.BASELINES))
+    methods = args.methods or [*sorted(METHODS), *DEFAULT_ENSEMBLES]
+    unknown = sorted(m for m in methods if parse_method(m) is None)
     if unknown:
-        print(f"error: --methods {unknown}: unknown; expected some of {sorted(METHODS)} "
-              f"or {list(baselines.BASELINES)}", file=sys.stderr)
+        print(f"error: --methods {unknown}: unknown; expected some of {sorted(METHODS)}, an ensemble "
+              f"<method>_ens<K> with K >= 2 (e.g. deep_svdd_ens5), or {list(baselines.BASELINES)}", file=sys.stderr)
         return 2
     wanted = [m for m in methods if m in baselines.BASELINES]
     if wanted and not baselines.available(wanted):
@@ -314,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: --compare {args.compare}: {absent} neither among --methods {methods} nor with finished "
                   f"{args.seeds}-seed cells in {out / 'cells'}", file=sys.stderr)
             return 2
-    cells = [(d, m) for d in datasets for m in methods if m in baselines.BASELINES or applicable(m, d)]
+    cells = [(d, m) for d in datasets for m in methods if m in baselines.BASELINES or applicable(parse_method(m)[0], d)]
     if not cells:
         print(f"error: none of --methods {methods} takes a dataset of the {args.suite} suite", file=sys.stderr)
         return 2

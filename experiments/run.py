@@ -1,12 +1,13 @@
 """Run one method on one dataset over N seeds (one vmapped program) and write the results JSON.
 
-    python -m experiments.run METHOD DATASET [--seeds N] [--data-dir DIR] [--download] [--out DIR]
-        [--checkpoint-dir DIR [--checkpoint-every K]] [key=value ...]
+    python -m experiments.run METHOD DATASET [--seeds N] [--ensemble K] [--data-dir DIR] [--download]
+        [--out DIR] [--checkpoint-dir DIR [--checkpoint-every K]] [key=value ...]
 
 Keys go to the method config, the dataset options or the evaluation options by name (see
 ``experiments.presets``). The JSON has ``method``, ``dataset``, ``config`` (the full resolved
 config, all three sections merged), ``seeds``, ``metrics`` ({name: {mean, std, per_seed}}),
-``train_seconds`` and ``device``.
+``train_seconds`` and ``device``. ``--ensemble K`` makes each seed an ensemble of K networks
+(``jaxad.ensemble``; the seeds' N * K networks train as one vmapped program).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 
 from experiments.jsonio import jsonable, write_json
 from experiments.presets import parse_overrides, resolve_setup
+from jaxad import ensemble as ensemble_lib
 from jaxad import metrics as M
 from jaxad import train
 from jaxad.data import load_split
@@ -47,8 +49,12 @@ def run_experiment(method: str, dataset: str, *, seeds: int = 5, data_dir=None,
                    overrides: dict[str, Any] | None = None, progress: bool = True,
                    split=None, shard: str = "auto", download: bool = False,
                    on_fit=None, checkpoint_dir=None, checkpoint_every: int = 1,
-                   bucket: bool = False) -> dict[str, Any]:
+                   bucket: bool = False, ensemble: int = 1) -> dict[str, Any]:
     """Train ``seeds`` models (seeds 0..N-1) and evaluate them; returns the results record.
+
+    ``ensemble``: each seed is an ensemble of that many networks (``jaxad.ensemble``: members
+    seed * K .. seed * K + K - 1, all seeds' members trained as one vmapped program, scores
+    standardised by each member's training scores and averaged); 1 = one network per seed.
 
     ``download=True`` fetches an absent local-file dataset from its official source first.
     ``checkpoint_dir``: checkpoint the training there every ``checkpoint_every`` epochs and
@@ -59,6 +65,7 @@ def run_experiment(method: str, dataset: str, *, seeds: int = 5, data_dir=None,
     """
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds={seeds!r}: expected an integer >= 1")
+    members = ensemble_lib.check_members(ensemble)
     m = get_method(method)
     config, data_opts, eval_opts = resolve_setup(m.name, dataset, overrides)
     if split is None:
@@ -70,13 +77,14 @@ def run_experiment(method: str, dataset: str, *, seeds: int = 5, data_dir=None,
         raise ValueError(f"x_test: expected samples of shape {x_train.shape[1:]} as in x_train, got {x_test.shape[1:]}")
     m.validate(config, x_train.shape)
 
-    result = train.fit(m, config, x_train, seeds=range(seeds), progress=progress, shard=shard,
+    result = train.fit(m, config, x_train, seeds=range(seeds * members), progress=progress, shard=shard,
                        desc=f"{m.name} on {dataset}", checkpoint_dir=checkpoint_dir,
                        checkpoint_every=checkpoint_every, bucket=bucket)
     t0 = time.perf_counter()
     test_scores = train.fit_result_scores(result, x_test)
     score_seconds = time.perf_counter() - t0
     train_scores = train.fit_result_scores(result, x_train)
+    train_scores, test_scores = ensemble_lib.combine_seeds(train_scores, test_scores, members)
     per_seed = []
     for i in range(seeds):
         thr = seed_thresholds(eval_opts, train_scores[i], test_scores[i])
@@ -89,6 +97,7 @@ def run_experiment(method: str, dataset: str, *, seeds: int = 5, data_dir=None,
         "dataset": dataset,
         "config": {**config, **data_opts, **eval_opts},
         "seeds": list(range(seeds)),
+        "ensemble": members,
         "metrics": M.summarize(per_seed),
         **fit_fields(result, score_seconds),
         "split": {"train": list(split.x_train.shape), "test": list(split.x_test.shape),
@@ -121,7 +130,9 @@ def write_record(record: dict[str, Any], out_dir: Path) -> Path:
 
 
 def format_metrics(record: dict[str, Any]) -> str:
-    lines = [f"{record['method']} on {record['dataset']} ({len(record['seeds'])} seeds, "
+    members = record.get("ensemble", 1)
+    ensembles = f" x {members} members" if members > 1 else ""
+    lines = [f"{record['method']} on {record['dataset']} ({len(record['seeds'])} seeds{ensembles}, "
              f"{record['device']}, train {record['train_seconds']:.2f} s incl. compile "
              f"{record['compile_seconds']:.2f} s)"]
     for name, m in record["metrics"].items():
@@ -135,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("method")
     parser.add_argument("dataset")
     parser.add_argument("--seeds", type=int, default=5, help="number of seeds, trained as one vmapped program (default 5)")
+    parser.add_argument("--ensemble", type=int, default=1,
+                        help="networks per seed, scores standardised and averaged (default 1: one network)")
     parser.add_argument("--data-dir", default=None, help="folder with the raw data files (default $JAXAD_DATA_DIR)")
     parser.add_argument("--download", action="store_true",
                         help="fetch fashion_mnist / ecg5000 / adbench/<name> from the official source into "
@@ -149,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", metavar="key=value")
     args = parser.parse_intermixed_args(argv)
     try:
-        record = run_experiment(args.method, args.dataset, seeds=args.seeds, data_dir=args.data_dir,
+        record = run_experiment(args.method, args.dataset, seeds=args.seeds, ensemble=args.ensemble,
+                                data_dir=args.data_dir,
                                 overrides=parse_overrides(args.overrides), progress=not args.no_progress,
                                 shard=args.shard, download=args.download,
                                 checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from scipy.special import erf
 
-from jaxad import train
+from jaxad import ensemble, train
 from jaxad.methods import get_method, resolve_config
 from jaxad.validation import check_array, check_contamination, row_blocks
 
@@ -30,8 +30,11 @@ class Detector:
     Parameters: ``method`` (a name in ``jaxad.METHODS``), ``contamination`` in (0, 0.5]
     (PyOD's default 0.1), ``seed``, ``scale`` fitted on the training data: 'standard' (as PyOD's
     ``preprocessing=True``), 'minmax', None, or 'auto' (default: 'standard' for tables, None for
-    images, which the image methods expect in [0, 1]), ``progress`` (tqdm bar over epochs), and any
-    key of the method's config (``Detector("ae", epochs=20, hidden=(32, 16))``).
+    images, which the image methods expect in [0, 1]), ``progress`` (tqdm bar over epochs),
+    ``ensemble`` (default 1: one network; K > 1 trains K networks, seeds seed * K .. seed * K +
+    K - 1, as one vmapped program and scores with the mean of their standardised scores,
+    ``jaxad.ensemble``), and any key of the method's config (``Detector("ae", epochs=20,
+    hidden=(32, 16))``).
 
     Scaling statistics are computed in float64 over blocks of rows, and ``decision_function``
     scales and scores a chunk of rows at a time, so memory beyond X stays bounded. A fitted
@@ -39,22 +42,23 @@ class Detector:
     """
 
     def __init__(self, method: str = "ae", contamination: float = 0.1, seed: int = 0,
-                 scale: str | None = "auto", progress: bool = False, **config: Any):
+                 scale: str | None = "auto", progress: bool = False, ensemble: int = 1, **config: Any):
         self.method = method
         self.contamination = contamination
         self.seed = seed
         self.scale = scale
         self.progress = progress
+        self.ensemble = ensemble
         self.config = config
 
     # ---- scikit-learn parameter protocol (config keys are first-class parameters)
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {"method": self.method, "contamination": self.contamination, "seed": self.seed,
-                "scale": self.scale, "progress": self.progress, **self.config}
+                "scale": self.scale, "progress": self.progress, "ensemble": self.ensemble, **self.config}
 
     def set_params(self, **params: Any) -> "Detector":
         for key, value in params.items():
-            if key in ("method", "contamination", "seed", "scale", "progress"):
+            if key in ("method", "contamination", "seed", "scale", "progress", "ensemble"):
                 setattr(self, key, value)
             else:
                 self.config[key] = value
@@ -72,6 +76,7 @@ class Detector:
             raise ValueError(f"scale={self.scale!r}: expected one of {SCALERS}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int | np.integer):
             raise ValueError(f"seed={self.seed!r}: expected an integer")
+        ensemble.check_members(self.ensemble)
         return method, resolve_config(method, self.config)
 
     def _fit_scaler(self, X: np.ndarray) -> None:
@@ -128,16 +133,22 @@ class Detector:
         if self.scale_ is None:
             _check_unscaled_range(X)
         Xs = self._transform_all(X)
-        self.fit_result_ = train.fit(method, config, Xs, seeds=(int(self.seed),), progress=self.progress)
+        seeds = ensemble.member_seeds(int(self.seed), int(self.ensemble))
+        self.fit_result_ = train.fit(method, config, Xs, seeds=seeds, progress=self.progress)
         self.config_ = config
-        self.history_ = {k: v[:, 0] for k, v in self.fit_result_.history.items()}
-        self.decision_scores_ = self._scores(Xs)
+        self.history_ = _member_history(self.fit_result_.history)
+        member_scores = train.fit_result_scores(self.fit_result_, Xs)
+        self._member_stats = ensemble.training_stats(member_scores)
+        self.decision_scores_ = self._combined(member_scores)
         self.threshold_ = float(np.percentile(self.decision_scores_, 100 * (1 - self.contamination)))
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
 
-    def _scores(self, Xs: np.ndarray) -> np.ndarray:
-        return train.fit_result_scores(self.fit_result_, Xs)[0].astype(np.float64)
+    def _combined(self, member_scores: np.ndarray) -> np.ndarray:
+        """(members, n) scores -> (n,): the one network's scores, or the ensemble's."""
+        if len(member_scores) == 1:
+            return member_scores[0].astype(np.float64)
+        return ensemble.combine(member_scores, *self._member_stats)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "fit_result_"):
@@ -162,7 +173,7 @@ class Detector:
         except train.DivergenceError:
             raise ValueError("X: some scores are not finite: X lies far outside the training data's range "
                              "(the fitted model's training scores were finite); no scores are returned") from None
-        return scores[0].astype(np.float64)
+        return self._combined(scores)
 
     def predict(self, X) -> np.ndarray:
         """0 = inlier, 1 = outlier (score > threshold_)."""
@@ -192,8 +203,9 @@ class Detector:
         """Write the fitted detector to the folder ``path``, replacing it atomically if it exists:
         ``detector.json`` (the parameters, the resolved config, the scaling kind, threshold_,
         the input shape, seeds, epochs run and timings), ``arrays.npz`` (the scaler statistics,
-        decision_scores_ and the training history) and ``states/`` (the train states, written by
-        orbax). ``Detector.load(path)`` gives back a detector with bit-identical scores."""
+        decision_scores_, the ensemble members' training-score means and stds, and the training
+        history) and ``states/`` (the train states, written by orbax). ``Detector.load(path)``
+        gives back a detector with bit-identical scores."""
         from jaxad import __version__, checkpoint
 
         self._check_fitted()
@@ -205,7 +217,8 @@ class Detector:
                 "seconds": {k: getattr(result, k) for k in ("init_seconds", "compile_seconds", "loop_seconds",
                                                             "train_seconds")}}
         arrays = {"shift": np.asarray(self._shift), "scale": np.asarray(self._scale),
-                  "decision_scores": self.decision_scores_,
+                  "decision_scores": self.decision_scores_, "member_mean": self._member_stats[0],
+                  "member_std": self._member_stats[1],
                   **{f"history.{k}": v for k, v in result.history.items()}}
 
         def write(folder: Path) -> None:
@@ -232,15 +245,24 @@ class Detector:
             history = {k.split(".", 1)[1]: arrays[k] for k in arrays.files if k.startswith("history.")}
             det._shift, det._scale = (0.0, 1.0) if meta["scale_"] is None else (arrays["shift"], arrays["scale"])
             det.decision_scores_ = arrays["decision_scores"]
+            # detectors saved before ensembles hold one network and no member statistics
+            det._member_stats = ((arrays["member_mean"], arrays["member_std"]) if "member_mean" in arrays.files
+                                 else (np.zeros(1), np.ones(1)))
         det.fit_result_ = train.FitResult(method=method, config=dict(config), seeds=tuple(meta["seeds"]),
                                           states=states, history=history, epochs_run=np.asarray(meta["epochs_run"]),
                                           sharding=meta["sharding"], **meta["seconds"])
         det.config_, det.scale_, det.threshold_ = dict(config), meta["scale_"], float(meta["threshold_"])
-        det.history_ = {k: v[:, 0] for k, v in history.items()}
+        det.history_ = _member_history(history)
         det.labels_ = (det.decision_scores_ > det.threshold_).astype(int)
         det._input_shape = tuple(meta["input_shape"])
         det.n_features_in_ = int(np.prod(det._input_shape))
         return det
+
+
+def _member_history(history: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The fit's per-epoch history {name: (epochs, members)} as ``history_``: (epochs,) arrays
+    for one network, (epochs, members) for an ensemble."""
+    return {k: v[:, 0] if v.shape[1] == 1 else v for k, v in history.items()}
 
 
 def _check_unscaled_range(X: np.ndarray) -> None:
