@@ -16,8 +16,9 @@ Suites:
 Methods: any jaxad method (default: every one that takes the suite's data, and
 ``DEFAULT_ENSEMBLES``), any seed ensemble of one named ``<method>_ens<K>`` (K >= 2 networks per
 seed, ``jaxad.ensemble``) and, with the benchmark extra installed, PyOD baselines named
-``pyod_*`` (``experiments.baselines``) on the identical arrays. Each (dataset, jaxad method) cell trains its N seeds as one vmapped program with
-the method's default config (no per-dataset tuning); a PyOD cell fits its seeds one by one. Every
+``pyod_*`` (``experiments.baselines``) on the identical arrays. Each (dataset, jaxad method)
+cell trains its N seeds (times K for an ensemble) as one vmapped program with the method's
+default config (no per-dataset tuning); a PyOD cell fits its seeds one by one. Every
 cell writes its JSON atomically; a rerun skips the cells already written, so an interrupted run
 resumes where it stopped.
 
@@ -59,7 +60,6 @@ from experiments.jsonio import write_json, write_text_atomic
 from experiments.run import device_description, run_experiment
 from experiments.significance import cd_diagram, comparison_markdown, paired_comparison, rank_statistics, ranks_markdown
 from jaxad import metrics as M
-from jaxad.ensemble import check_members
 from jaxad.data import BUILTIN, load_split, resolve_data_dir
 from jaxad.methods import METHODS, get_method
 
@@ -113,7 +113,7 @@ def parse_method(name: str) -> tuple[str, int] | None:
         return name, 1
     match = ENSEMBLE_NAME.fullmatch(name)
     if match and match["method"] in METHODS and int(match["members"]) >= 2:
-        return match["method"], check_members(int(match["members"]))
+        return match["method"], int(match["members"])
     return None
 
 
