@@ -3,9 +3,10 @@
 A deep detector's score depends on its random initialisation (and minibatch order); on small
 tables one seed's AUROC can differ from the next by 0.3. Averaging the scores of K independently
 initialised members removes much of it (on the 35 ADBench sets, 5 members halve Deep SVDD's
-and the autoencoder's per-set spread over seeds; see README, "Benchmark suite"). Each member's scores are first standardised
-by its own training scores (z-scores: mean 0, standard deviation 1 over the training rows), so
-that members whose scores live on different scales weigh alike, then averaged: the "averaging of
+and the autoencoder's per-set spread over seeds; see README, "Benchmark suite"). Each member's
+scores are first standardised by its own training scores (z-scores: mean 0, standard deviation
+1 over the training rows), so that members whose scores live on different scales weigh alike,
+then averaged: the "averaging of
 standardised scores" of Aggarwal & Sathe, "Theoretical foundations and algorithms for outlier
 ensembles", SIGKDD Explorations 17(1), 2015, and PyOD's ``combination.average`` after its
 ``standardizer``. The members differ only in their seed; in jaxad they are more seeds on the
